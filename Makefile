@@ -1,0 +1,56 @@
+# closeloop: the two commands are `make demo` and `make test`; both set up first.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DO_NOT_TRACK := 1
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export RUNTIME__DLTHUB_TELEMETRY := false
+export DAGSTER_DISABLE_TELEMETRY := 1
+export SNOWFLAKE_DISABLE_PLATFORM_DETECTION := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup demo test test-fast lint bench bench-large lock clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found; closeloop needs Python 3.11" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+	@echo "closeloop installed: $(BIN)/closeloop"
+
+demo: setup
+	$(BIN)/closeloop demo
+
+test: setup lint
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python -m bench
+
+bench-large: setup
+	$(BIN)/python -m bench --large
+
+# Rebuild requirements.lock from pyproject.toml's pins in a throwaway venv.
+lock:
+	rm -rf /tmp/closeloop-lock && $(PY) -m venv /tmp/closeloop-lock
+	/tmp/closeloop-lock/bin/pip install --quiet --upgrade "pip>=24"
+	/tmp/closeloop-lock/bin/pip install --quiet ".[dev]"
+	{ echo "# Generated from pyproject.toml's pins with: make lock (pip freeze of a fresh venv). Python 3.11."; \
+	  /tmp/closeloop-lock/bin/pip freeze --exclude-editable | grep -v '^closeloop'; } > requirements.lock
+
+clean:
+	rm -rf $(VENV) .closeloop .pytest_cache .mypy_cache .ruff_cache
