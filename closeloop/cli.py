@@ -1,0 +1,312 @@
+"""The `closeloop` command line: one subcommand per step of the loop."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from closeloop.settings import SANDBOX_DEFAULT_PORTS, Settings, disable_telemetry
+
+disable_telemetry()
+
+app = typer.Typer(
+    help="closeloop: CRM, billing and ERP reconciled in a warehouse; corrections back to the ERP.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+sandbox_app = typer.Typer(
+    help="The simulated company and its three vendor-shaped APIs.", no_args_is_help=True
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """closeloop: order-to-cash ELT with reconciliation and governed write-back."""
+    _setup_logging(verbose)
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _run_with_progress(label: str, func: Any, **kwargs: Any) -> dict[str, Any]:
+    with _progress_bar() as progress:
+        task = progress.add_task(label, total=1.0)
+
+        def report(stage: str, fraction: float) -> None:
+            progress.update(task, description=stage[:28], completed=max(0.0, min(fraction, 1.0)))
+
+        result: dict[str, Any] = func(progress=report, **kwargs)
+        progress.update(task, completed=1.0)
+    return result
+
+
+def _print_manifest(manifest: dict[str, Any], root: Path) -> None:
+    table = Table(title=f"sandbox at {root}", show_header=True)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in sorted(manifest.get("counts", {}).items()):
+        table.add_row(name, f"{rows:,}")
+    out.print(table)
+    out.print(
+        f"seed {manifest.get('seed')}, scale {manifest.get('scale')}, "
+        f"history {manifest.get('start')} .. clock {manifest.get('clock')}"
+    )
+
+
+@sandbox_app.command("generate")
+def sandbox_generate(
+    scale: Annotated[str, typer.Option(help="small, medium or large.")] = "small",
+    seed: Annotated[int, typer.Option(help="Same seed and scale give identical data.")] = 42,
+    rate: Annotated[
+        float, typer.Option(help="Share of eligible records given an injected discrepancy.")
+    ] = 0.03,
+    end: Annotated[
+        str, typer.Option(help="The simulated clock at the end of history (YYYY-MM-DD).")
+    ] = "2026-11-01",
+    months: Annotated[int, typer.Option(help="Months of history before the clock.")] = 24,
+) -> None:
+    """Generate the simulated company under $CLOSELOOP_HOME/sandbox (replaces any existing one)."""
+    from sandbox.generator import SCALES, generate
+    from sandbox.schema import SandboxPaths
+
+    if scale not in SCALES:
+        console.print(f"[red]error:[/red] unknown scale {scale!r}; choose one of {sorted(SCALES)}")
+        raise typer.Exit(2)
+    if not 0.0 <= rate <= 0.5:
+        console.print("[red]error:[/red] --rate must be between 0 and 0.5")
+        raise typer.Exit(2)
+    try:
+        end_date = dt.date.fromisoformat(end)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] --end must be YYYY-MM-DD, got {end!r}")
+        raise typer.Exit(2) from exc
+    paths = SandboxPaths.under(_settings().home)
+    started = time.perf_counter()
+    manifest = _run_with_progress(
+        f"generating {scale}",
+        generate,
+        paths=paths,
+        seed=seed,
+        scale=scale,
+        discrepancy_rate=rate,
+        end=end_date,
+        months=months,
+    )
+    _print_manifest(manifest, paths.root)
+    out.print(f"generated in {time.perf_counter() - started:.1f} s")
+
+
+@sandbox_app.command("advance")
+def sandbox_advance(
+    days: Annotated[int, typer.Option(min=1, help="Days to move the simulated clock.")] = 1,
+) -> None:
+    """Move the simulated clock: new records, updates and deletes in all three systems."""
+    from sandbox.generator import advance
+    from sandbox.schema import SandboxPaths
+
+    paths = SandboxPaths.under(_settings().home)
+    if not paths.exists():
+        console.print(
+            f"[red]error:[/red] no sandbox at {paths.root}; run `closeloop sandbox generate`"
+        )
+        raise typer.Exit(1)
+    manifest = _run_with_progress(f"advancing {days} day(s)", advance, paths=paths, days=days)
+    out.print(f"clock now {manifest.get('clock')}")
+
+
+@sandbox_app.command("info")
+def sandbox_info() -> None:
+    """Show the generated sandbox: row counts and injected discrepancies by type."""
+    from sandbox.schema import SandboxPaths
+
+    paths = SandboxPaths.under(_settings().home)
+    if not paths.exists():
+        console.print(
+            f"[red]error:[/red] no sandbox at {paths.root}; run `closeloop sandbox generate`"
+        )
+        raise typer.Exit(1)
+    manifest = json.loads(paths.manifest.read_text())
+    _print_manifest(manifest, paths.root)
+    counts: Counter[str] = Counter()
+    if paths.ground_truth.exists():
+        with paths.ground_truth.open() as fh:
+            for line in fh:
+                if line.strip():
+                    counts[json.loads(line)["exception_type"]] += 1
+    table = Table(title="injected discrepancies (ground truth)")
+    table.add_column("exception_type")
+    table.add_column("count", justify="right")
+    for kind, n in sorted(counts.items()):
+        table.add_row(kind, str(n))
+    out.print(table)
+
+
+def _serve_options(
+    settings: Settings,
+    ports: dict[str, int],
+    tls: bool,
+    faults: str,
+    per_system: dict[str, str | None],
+) -> Any:
+    import os
+
+    from sandbox.http_common import FaultConfig
+    from sandbox.server import ServeOptions
+
+    default_spec = faults or os.environ.get("CLOSELOOP_SANDBOX_FAULTS", "")
+    fault_cfg = {}
+    for system in ("crm", "billing", "erp"):
+        spec = per_system.get(system) or os.environ.get(
+            f"CLOSELOOP_SANDBOX_FAULTS_{system.upper()}", default_spec
+        )
+        try:
+            fault_cfg[system] = FaultConfig.parse(spec or "")
+        except ValueError as exc:
+            console.print(f"[red]error:[/red] bad fault setting for {system}: {exc}")
+            raise typer.Exit(2) from exc
+    tokens = {name: str(src.token) for name, src in settings.sources().items()}
+    return ServeOptions(ports=ports, tokens=tokens, faults=fault_cfg, tls=tls)
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    crm_port: Annotated[int, typer.Option(help="CRM (Salesforce) port.")] = SANDBOX_DEFAULT_PORTS[
+        "crm"
+    ],
+    billing_port: Annotated[
+        int, typer.Option(help="Billing (Stripe) port.")
+    ] = SANDBOX_DEFAULT_PORTS["billing"],
+    erp_port: Annotated[int, typer.Option(help="ERP (NetSuite) port.")] = SANDBOX_DEFAULT_PORTS[
+        "erp"
+    ],
+    tls: Annotated[
+        bool, typer.Option(help="Serve HTTPS with a generated certificate (CA under sandbox/tls).")
+    ] = False,
+    faults: Annotated[
+        str,
+        typer.Option(
+            help="Faults for all APIs, e.g. 'rate=0.1,kinds=429+503+drop,seed=7' "
+            "(or $CLOSELOOP_SANDBOX_FAULTS)."
+        ),
+    ] = "",
+    crm_faults: Annotated[str | None, typer.Option(help="Faults for the CRM only.")] = None,
+    billing_faults: Annotated[str | None, typer.Option(help="Faults for billing only.")] = None,
+    erp_faults: Annotated[str | None, typer.Option(help="Faults for the ERP only.")] = None,
+) -> None:
+    """Serve the CRM, billing and ERP APIs on 127.0.0.1 until interrupted."""
+    from sandbox.schema import SandboxPaths
+    from sandbox.server import running
+
+    settings = _settings()
+    paths = SandboxPaths.under(settings.home)
+    options = _serve_options(
+        settings,
+        {"crm": crm_port, "billing": billing_port, "erp": erp_port},
+        tls,
+        faults,
+        {"crm": crm_faults, "billing": billing_faults, "erp": erp_faults},
+    )
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        with running(paths, options) as sandbox:
+            for system, url in sandbox.urls.items():
+                out.print(f"{system:<8} {url}")
+            if sandbox.ca_path:
+                out.print(f"CA file  {sandbox.ca_path}  (set CLOSELOOP_CA_BUNDLE to it)")
+            out.print("serving; Ctrl-C to stop", style="dim")
+            sys.stdout.flush()
+            stop.wait()
+    except (FileNotFoundError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@sandbox_app.command("peek")
+def sandbox_peek(
+    rows: Annotated[int, typer.Option(min=1, max=20, help="Records to show per API.")] = 3,
+) -> None:
+    """Serve the sandbox in-process and show a few records from each API, fetched over HTTP."""
+    from sandbox.peek import peek
+    from sandbox.schema import SandboxPaths
+
+    settings = _settings()
+    paths = SandboxPaths.under(settings.home)
+    options = _serve_options(settings, {"crm": 0, "billing": 0, "erp": 0}, False, "", {})
+    try:
+        for title, payload in peek(paths, options, rows):
+            out.rule(title)
+            out.print_json(data=payload)
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command("demo")
+def demo(
+    scale: Annotated[str, typer.Option(help="Scale of the simulated company.")] = "small",
+    fresh: Annotated[bool, typer.Option(help="Regenerate even if a sandbox exists.")] = False,
+) -> None:
+    """Run as much of the loop as exists today: generate the sandbox, serve it, show records."""
+    from sandbox.schema import SandboxPaths
+
+    paths = SandboxPaths.under(_settings().home)
+    if fresh or not paths.exists():
+        sandbox_generate(scale=scale, seed=42, rate=0.03, end="2026-11-01", months=24)
+    else:
+        out.print(f"using the existing sandbox at {paths.root} (--fresh to regenerate)")
+    sandbox_info()
+    sandbox_peek(rows=2)
+    out.print(
+        "\nNext: `.venv/bin/closeloop sandbox serve` serves the three APIs on "
+        "127.0.0.1:8701 (CRM), :8702 (billing), :8703 (ERP)."
+    )
+
+
+if __name__ == "__main__":
+    app()
