@@ -1,0 +1,221 @@
+"""Benchmarks that print their figures: `make bench` (medium) and `make bench-large`.
+
+Each figure comes with a baseline measured in the same run, because these machines are noisy:
+a ratio against something measured seconds earlier means more than an absolute number.
+
+Sandbox:
+- generation of a scale: wall time and peak RSS (in a child process, so the figure is the
+  generator's alone), against the storage floor: copying the same rows into a fresh SQLite file.
+- records per second served by each API for a full paged read, against reading the same rows
+  straight from SQLite in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from closeloop.settings import SANDBOX_DEFAULT_TOKENS, disable_telemetry
+
+disable_telemetry()
+
+
+def _generate_in_child(home: Path, scale: str, seed: int) -> dict[str, Any]:
+    code = (
+        "import json,sys;from sandbox.generator import generate;"
+        "from sandbox.schema import SandboxPaths;"
+        f"m=generate(SandboxPaths.under({str(home)!r}),seed={seed},scale={scale!r});"
+        "print(json.dumps(m['counts']))"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode:
+        raise SystemExit(f"generation failed:\n{proc.stderr[-3000:]}")
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": max(peak_kb, before) / 1024,
+        "rows": sum(counts.values()),
+        "counts": counts,
+    }
+
+
+def _storage_floor(sandbox_root: Path) -> dict[str, float]:
+    """Copy every row of the generated databases into fresh files: the cost of storage alone."""
+    rows = 0
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for db in sorted(sandbox_root.glob("*.sqlite")):
+            src = sqlite3.connect(db)
+            dst = sqlite3.connect(Path(tmp) / db.name)
+            dst.execute("pragma journal_mode=wal")
+            dst.execute("pragma synchronous=normal")
+            for name, sql in src.execute(
+                "select name, sql from sqlite_master where type='table' and sql is not null"
+                " and name not like 'sqlite_%'"
+            ).fetchall():
+                dst.execute(sql)
+                cur = src.execute(f'select * from "{name}"')
+                width = len(cur.description)
+                marks = ",".join("?" * width)
+                while batch := cur.fetchmany(20_000):
+                    dst.executemany(f'insert into "{name}" values ({marks})', batch)
+                    rows += len(batch)
+            dst.commit()
+            src.close()
+            dst.close()
+    return {"seconds": time.perf_counter() - started, "rows": rows}
+
+
+def _read_crm(http: httpx.Client, url: str) -> int:
+    token = SANDBOX_DEFAULT_TOKENS["crm"]
+    headers = {"Authorization": f"Bearer {token}"}
+    q = (
+        "SELECT Id, Name, Website, Industry, BillingCountry, CurrencyIsoCode, CreatedDate, "
+        "SystemModstamp FROM Account"
+    )
+    body = http.get(f"{url}/services/data/v61.0/queryAll", params={"q": q}, headers=headers).json()
+    n = len(body["records"])
+    while not body["done"]:
+        body = http.get(url + body["nextRecordsUrl"], headers=headers).json()
+        n += len(body["records"])
+    return n
+
+
+def _read_billing(http: httpx.Client, url: str) -> int:
+    headers = {
+        "Authorization": f"Bearer {SANDBOX_DEFAULT_TOKENS['billing']}",
+        "Stripe-Version": "2024-06-20",
+    }
+    params: dict[str, Any] = {"limit": 100}
+    n = 0
+    while True:
+        body = http.get(f"{url}/v1/invoices", params=params, headers=headers).json()
+        n += len(body["data"])
+        if not body["has_more"]:
+            return n
+        params["starting_after"] = body["data"][-1]["id"]
+
+
+def _read_erp(http: httpx.Client, url: str) -> int:
+    headers = {"Authorization": f"Bearer {SANDBOX_DEFAULT_TOKENS['erp']}", "Prefer": "transient"}
+    q = {
+        "q": "SELECT uniquekey, transaction, id, item, quantity, rate, foreignamount "
+        "FROM transactionline WHERE uniquekey < 100000 ORDER BY uniquekey"
+    }
+    next_url: str | None = f"{url}/services/rest/query/v1/suiteql?limit=1000&offset=0"
+    n = 0
+    while next_url:
+        body = http.post(next_url, json=q, headers=headers).json()
+        n += len(body["items"])
+        next_url = (
+            next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+            if body["hasMore"]
+            else None
+        )
+    return n
+
+
+def _direct_rate(db: Path, sql: str) -> float:
+    con = sqlite3.connect(db)
+    started = time.perf_counter()
+    n = sum(1 for _ in con.execute(sql))
+    seconds = time.perf_counter() - started
+    con.close()
+    return n / seconds if seconds else float("inf")
+
+
+def bench_sandbox(scale: str, seed: int, home: Path) -> dict[str, Any]:
+    """Generation and serving figures for one scale."""
+    from sandbox.schema import SandboxPaths
+    from sandbox.server import ServeOptions, running
+
+    print(f"== sandbox: generate {scale} (seed {seed}) ==", flush=True)
+    gen = _generate_in_child(home, scale, seed)
+    paths = SandboxPaths.under(home)
+    floor = _storage_floor(paths.root)
+    ratio = gen["seconds"] / floor["seconds"] if floor["seconds"] else float("nan")
+    print(
+        f"generation: {gen['seconds']:.1f} s, {gen['rows']:,} rows "
+        f"({gen['rows'] / gen['seconds']:,.0f} rows/s), peak RSS {gen['peak_rss_mb']:,.0f} MB"
+    )
+    print(
+        f"storage floor (copy the same rows into fresh SQLite): {floor['seconds']:.1f} s "
+        f"-> generation costs {ratio:.1f}x the floor"
+    )
+    for table in ("invoices", "invoice_lines", "charges", "events"):
+        if table in gen["counts"]:
+            print(f"  {table}: {gen['counts'][table]:,}")
+
+    served: dict[str, Any] = {}
+    options = ServeOptions(
+        ports={"crm": 0, "billing": 0, "erp": 0}, tokens=dict(SANDBOX_DEFAULT_TOKENS)
+    )
+    direct_sql = {
+        "crm": (paths.crm, 'select * from "Account"'),
+        "billing": (paths.billing, "select doc from invoices order by created desc, id desc"),
+        "erp": (paths.erp, 'select * from "transactionline" where uniquekey < 100000'),
+    }
+    readers = {"crm": _read_crm, "billing": _read_billing, "erp": _read_erp}
+    with running(paths, options) as sandbox, httpx.Client(timeout=120) as http:
+        for system, reader in readers.items():
+            started = time.perf_counter()
+            n = reader(http, sandbox.urls[system])
+            seconds = time.perf_counter() - started
+            rate = n / seconds if seconds else float("inf")
+            direct = _direct_rate(*direct_sql[system])
+            served[system] = {
+                "records": n,
+                "seconds": seconds,
+                "records_per_s": rate,
+                "direct_sqlite_rows_per_s": direct,
+                "ratio": rate / direct,
+            }
+            print(
+                f"{system:<8} full paged read: {n:,} records in {seconds:.2f} s = "
+                f"{rate:,.0f} records/s; SQLite read alone {direct:,.0f} rows/s "
+                f"(API at {rate / direct:.1%} of it)",
+                flush=True,
+            )
+    return {
+        "generation": gen,
+        "storage_floor": floor,
+        "generation_vs_floor": ratio,
+        "served": served,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--large", action="store_true", help="also generate the large scale")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", type=Path, default=Path(".closeloop/bench/results.json"))
+    args = parser.parse_args(argv)
+
+    results: dict[str, Any] = {}
+    scales = ["medium", "large"] if args.large else ["medium"]
+    with tempfile.TemporaryDirectory(prefix="closeloop-bench-") as tmp:
+        for scale in scales:
+            results[f"sandbox_{scale}"] = bench_sandbox(scale, args.seed, Path(tmp) / scale)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"results written to {args.out}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
