@@ -55,6 +55,8 @@ class ThreadedServer:
             access_log=False,
             lifespan="off",
             timeout_keep_alive=30,
+            # keep-alive clients would otherwise hold a stop for uvicorn's full graceful wait
+            timeout_graceful_shutdown=1,
             **kwargs,
         )
         self.server = uvicorn.Server(config)
