@@ -391,6 +391,12 @@ create table if not exists _write_log (
 -- replay of idempotent writes: same key gives the same answer, applied once
 create table if not exists _idempotency (
     key text primary key, status integer not null, location text, at text not null);
+-- writes that changed nothing: idempotent replays and refused requests (outcome =
+-- 'replayed' | 'rejected'), kept apart so _write_log counts exactly what landed
+create table if not exists _write_unapplied (
+    seq integer primary key autoincrement, at text not null, method text not null,
+    path text not null, idempotency_key text, request_body text, status integer not null,
+    outcome text not null);
 """
 
 _SQL_TYPES = {

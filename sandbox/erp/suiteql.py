@@ -1,0 +1,1168 @@
+"""SuiteQL (NetSuite's Oracle-flavoured SQL subset): parse, validate against ERP_FIELDS, compile
+to parameterised SQLite, and render rows the way NetSuite does (every value a string).
+
+The subset: SELECT [DISTINCT] columns / `*` / `t.*` / expressions [AS alias]; FROM table [alias];
+[INNER] JOIN / LEFT [OUTER] JOIN ... ON; WHERE with comparisons, AND/OR/NOT, IN, IS [NOT] NULL,
+BETWEEN, LIKE [ESCAPE]; GROUP BY; HAVING; ORDER BY [ASC|DESC]; CASE WHEN; functions COUNT, SUM,
+MIN, MAX, AVG, NVL, COALESCE, TO_CHAR, TO_DATE, TO_TIMESTAMP, TO_NUMBER, TRUNC, UPPER, LOWER,
+TRIM, LENGTH, SUBSTR, ROUND, ABS, SYSDATE, CURRENT_DATE, CURRENT_TIMESTAMP. There is no
+LIMIT/OFFSET/FETCH clause: paging is by URL parameters only.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sandbox.erp import oracle_fmt
+from sandbox.schema import ERP_FIELDS, ERP_PRIMARY_KEY
+
+
+class SuiteQLError(ValueError):
+    """A query NetSuite would refuse with 400 `Invalid search query`."""
+
+
+# --------------------------------------------------------------------------------------
+# Tokenizer
+# --------------------------------------------------------------------------------------
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>\s+|--[^\n]*|/\*.*?\*/)
+  | (?P<num>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)
+  | (?P<str>'(?:[^']|'')*')
+  | (?P<qid>"[^"]+")
+  | (?P<id>[A-Za-z_][A-Za-z0-9_$#]*)
+  | (?P<op><>|!=|\^=|<=|>=|\|\||[=<>+\-*/(),.])
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_KEYWORDS = {
+    "select", "distinct", "unique", "all", "from", "where", "group", "by", "having", "order",
+    "asc", "desc", "join", "inner", "left", "right", "full", "outer", "cross", "on", "and", "or",
+    "not", "in", "is", "null", "between", "like", "escape", "as", "case", "when", "then", "else",
+    "end", "limit", "offset", "fetch", "union", "intersect", "minus", "except", "nulls", "first",
+    "last", "with", "exists",
+}  # fmt: skip
+
+
+@dataclass
+class Tok:
+    """One lexical token."""
+
+    kind: str  # num, str, id, kw, op, eof
+    value: str
+    pos: int
+
+
+def tokenize(text: str) -> list[Tok]:
+    """Split SuiteQL text into tokens; identifiers and keywords are lower-cased."""
+    out: list[Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if not m:
+            raise SuiteQLError(f"Unexpected character {text[pos]!r} at position {pos}.")
+        kind = m.lastgroup or ""
+        raw = m.group()
+        if kind == "str":
+            out.append(Tok("str", raw[1:-1].replace("''", "'"), pos))
+        elif kind == "qid":
+            out.append(Tok("id", raw[1:-1].lower(), pos))
+        elif kind == "id":
+            low = raw.lower()
+            out.append(Tok("kw" if low in _KEYWORDS else "id", low, pos))
+        elif kind in ("num", "op"):
+            out.append(Tok(kind, raw, pos))
+        pos = m.end()
+    out.append(Tok("eof", "", len(text)))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# AST
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """Base of the expression tree."""
+
+
+@dataclass
+class Lit(Node):
+    value: Any  # str, Decimal, int, or None
+    kind: str  # string, number, null
+
+
+@dataclass
+class Col(Node):
+    qualifier: str | None
+    name: str
+
+
+@dataclass
+class Star(Node):
+    qualifier: str | None
+
+
+@dataclass
+class Func(Node):
+    name: str
+    args: list[Node]
+    distinct: bool = False
+    star: bool = False
+
+
+@dataclass
+class Unary(Node):
+    op: str
+    expr: Node
+
+
+@dataclass
+class Bin(Node):
+    op: str
+    left: Node
+    right: Node
+
+
+@dataclass
+class InList(Node):
+    expr: Node
+    items: list[Node]
+    negated: bool
+
+
+@dataclass
+class Between(Node):
+    expr: Node
+    low: Node
+    high: Node
+    negated: bool
+
+
+@dataclass
+class Like(Node):
+    expr: Node
+    pattern: Node
+    negated: bool
+    escape: Node | None
+
+
+@dataclass
+class IsNull(Node):
+    expr: Node
+    negated: bool
+
+
+@dataclass
+class Case(Node):
+    operand: Node | None
+    whens: list[tuple[Node, Node]]
+    default: Node | None
+
+
+@dataclass
+class TableRef:
+    name: str
+    alias: str
+
+
+@dataclass
+class Join:
+    kind: str  # inner, left
+    table: TableRef
+    on: Node
+
+
+@dataclass
+class Select:
+    distinct: bool
+    items: list[tuple[Node, str | None]]
+    table: TableRef
+    joins: list[Join]
+    where: Node | None
+    group_by: list[Node]
+    having: Node | None
+    order_by: list[tuple[Node, bool]]  # (expr, descending)
+
+
+# --------------------------------------------------------------------------------------
+# Parser (recursive descent)
+# --------------------------------------------------------------------------------------
+
+_NO_ARG_FUNCS = {"sysdate", "current_date", "current_timestamp", "systimestamp"}
+_COMPARE_OPS = {"=", "<>", "!=", "^=", "<", "<=", ">", ">="}
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.toks = tokenize(text)
+        self.i = 0
+
+    @property
+    def tok(self) -> Tok:
+        return self.toks[self.i]
+
+    def _error(self, what: str) -> SuiteQLError:
+        tok = self.tok
+        found = "end of query" if tok.kind == "eof" else repr(tok.value)
+        return SuiteQLError(f"Syntax error: expected {what} but found {found} at {tok.pos}.")
+
+    def at(self, kind: str, value: str | None = None) -> bool:
+        tok = self.tok
+        return tok.kind == kind and (value is None or tok.value == value)
+
+    def accept(self, kind: str, value: str | None = None) -> Tok | None:
+        if self.at(kind, value):
+            tok = self.tok
+            self.i += 1
+            return tok
+        return None
+
+    def expect(self, kind: str, value: str | None = None) -> Tok:
+        tok = self.accept(kind, value)
+        if tok is None:
+            raise self._error(value or kind)
+        return tok
+
+    # -- statement ------------------------------------------------------------------
+    def parse(self) -> Select:
+        if self.at("kw", "with"):
+            raise SuiteQLError("WITH clauses are not supported in SuiteQL.")
+        stmt = self.select()
+        if self.at("kw") and self.tok.value in ("limit", "offset", "fetch"):
+            raise SuiteQLError(
+                f"{self.tok.value.upper()} is not supported: page with the limit and offset "
+                "URL parameters."
+            )
+        if self.at("kw") and self.tok.value in ("union", "intersect", "minus", "except"):
+            raise SuiteQLError(f"{self.tok.value.upper()} is not supported by the sandbox.")
+        if not self.at("eof"):
+            raise self._error("end of query")
+        return stmt
+
+    def select(self) -> Select:
+        self.expect("kw", "select")
+        distinct = bool(self.accept("kw", "distinct") or self.accept("kw", "unique"))
+        if not distinct:
+            self.accept("kw", "all")
+        items: list[tuple[Node, str | None]] = []
+        while True:
+            items.append(self.select_item())
+            if not self.accept("op", ","):
+                break
+        self.expect("kw", "from")
+        table = self.table_ref()
+        joins: list[Join] = []
+        while True:
+            if self.accept("op", ","):
+                raise SuiteQLError("Comma joins are not supported: use JOIN ... ON.")
+            if self.accept("kw", "inner"):
+                self.expect("kw", "join")
+                kind = "inner"
+            elif self.accept("kw", "join"):
+                kind = "inner"
+            elif self.accept("kw", "left"):
+                self.accept("kw", "outer")
+                self.expect("kw", "join")
+                kind = "left"
+            elif self.at("kw") and self.tok.value in ("right", "full", "cross"):
+                raise SuiteQLError(f"{self.tok.value.upper()} JOIN is not supported.")
+            else:
+                break
+            ref = self.table_ref()
+            self.expect("kw", "on")
+            joins.append(Join(kind, ref, self.expr()))
+        where = self.expr() if self.accept("kw", "where") else None
+        group_by: list[Node] = []
+        if self.accept("kw", "group"):
+            self.expect("kw", "by")
+            group_by = self.expr_list()
+        having = self.expr() if self.accept("kw", "having") else None
+        order_by: list[tuple[Node, bool]] = []
+        if self.accept("kw", "order"):
+            self.expect("kw", "by")
+            while True:
+                e = self.expr()
+                desc = False
+                if self.accept("kw", "desc"):
+                    desc = True
+                else:
+                    self.accept("kw", "asc")
+                if self.accept("kw", "nulls"):
+                    raise SuiteQLError("NULLS FIRST/LAST is not supported by the sandbox.")
+                order_by.append((e, desc))
+                if not self.accept("op", ","):
+                    break
+        return Select(distinct, items, table, joins, where, group_by, having, order_by)
+
+    def select_item(self) -> tuple[Node, str | None]:
+        if self.accept("op", "*"):
+            return Star(None), None
+        if (
+            self.at("id")
+            and self.toks[self.i + 1].value == "."
+            and self.toks[self.i + 2].value == "*"
+        ):
+            qual = self.tok.value
+            self.i += 3
+            return Star(qual), None
+        e = self.expr()
+        if self.accept("kw", "as"):
+            return e, self.expect("id").value
+        alias = self.accept("id")
+        return e, alias.value if alias else None
+
+    def table_ref(self) -> TableRef:
+        name = self.expect("id").value
+        self.accept("kw", "as")
+        alias = self.accept("id")
+        return TableRef(name, alias.value if alias else name)
+
+    def expr_list(self) -> list[Node]:
+        out = [self.expr()]
+        while self.accept("op", ","):
+            out.append(self.expr())
+        return out
+
+    # -- expressions ----------------------------------------------------------------
+    def expr(self) -> Node:
+        left = self.and_expr()
+        while self.accept("kw", "or"):
+            left = Bin("or", left, self.and_expr())
+        return left
+
+    def and_expr(self) -> Node:
+        left = self.not_expr()
+        while self.accept("kw", "and"):
+            left = Bin("and", left, self.not_expr())
+        return left
+
+    def not_expr(self) -> Node:
+        if self.accept("kw", "not"):
+            return Unary("not", self.not_expr())
+        return self.predicate()
+
+    def predicate(self) -> Node:
+        if self.at("kw", "exists"):
+            raise SuiteQLError("Subqueries are not supported by the sandbox.")
+        left = self.additive()
+        if self.at("op") and self.tok.value in _COMPARE_OPS:
+            op = self.expect("op").value
+            op = "<>" if op in ("!=", "^=") else op
+            return Bin(op, left, self.additive())
+        if self.accept("kw", "is"):
+            negated = bool(self.accept("kw", "not"))
+            self.expect("kw", "null")
+            return IsNull(left, negated)
+        negated = bool(self.accept("kw", "not"))
+        if self.accept("kw", "in"):
+            self.expect("op", "(")
+            if self.at("kw", "select"):
+                raise SuiteQLError("Subqueries are not supported by the sandbox.")
+            items = self.expr_list()
+            self.expect("op", ")")
+            return InList(left, items, negated)
+        if self.accept("kw", "between"):
+            low = self.additive()
+            self.expect("kw", "and")
+            return Between(left, low, self.additive(), negated)
+        if self.accept("kw", "like"):
+            pattern = self.additive()
+            escape = self.additive() if self.accept("kw", "escape") else None
+            return Like(left, pattern, negated, escape)
+        if negated:
+            raise self._error("IN, BETWEEN or LIKE after NOT")
+        return left
+
+    def additive(self) -> Node:
+        left = self.multiplicative()
+        while self.at("op") and self.tok.value in ("+", "-", "||"):
+            op = self.expect("op").value
+            left = Bin(op, left, self.multiplicative())
+        return left
+
+    def multiplicative(self) -> Node:
+        left = self.unary()
+        while self.at("op") and self.tok.value in ("*", "/"):
+            op = self.expect("op").value
+            left = Bin(op, left, self.unary())
+        return left
+
+    def unary(self) -> Node:
+        if self.accept("op", "-"):
+            return Unary("-", self.unary())
+        if self.accept("op", "+"):
+            return self.unary()
+        return self.primary()
+
+    def primary(self) -> Node:
+        tok = self.tok
+        if tok.kind == "num":
+            self.i += 1
+            value = Decimal(tok.value)
+            if (
+                value == value.to_integral_value()
+                and "." not in tok.value
+                and "e" not in (tok.value.lower())
+            ):
+                return Lit(int(tok.value), "number")
+            return Lit(value, "number")
+        if tok.kind == "str":
+            self.i += 1
+            return Lit(tok.value, "string")
+        if self.accept("kw", "null"):
+            return Lit(None, "null")
+        if self.accept("op", "("):
+            if self.at("kw", "select"):
+                raise SuiteQLError("Subqueries are not supported by the sandbox.")
+            e = self.expr()
+            self.expect("op", ")")
+            return e
+        if self.accept("kw", "case"):
+            return self.case()
+        if tok.kind == "id":
+            self.i += 1
+            name = tok.value
+            if self.at("op", "."):
+                self.i += 1
+                member = self.expect("id").value
+                if self.at("op", "("):
+                    return self.call(f"{name}.{member}")
+                return Col(name, member)
+            if self.at("op", "("):
+                return self.call(name)
+            if name in _NO_ARG_FUNCS:
+                return Func(name, [])
+            return Col(None, name)
+        raise self._error("an expression")
+
+    def call(self, name: str) -> Node:
+        self.expect("op", "(")
+        if self.accept("op", "*"):
+            self.expect("op", ")")
+            return Func(name, [], star=True)
+        distinct = bool(self.accept("kw", "distinct"))
+        args: list[Node] = [] if self.at("op", ")") else self.expr_list()
+        self.expect("op", ")")
+        return Func(name, args, distinct=distinct)
+
+    def case(self) -> Node:
+        operand = None if self.at("kw", "when") else self.expr()
+        whens: list[tuple[Node, Node]] = []
+        while self.accept("kw", "when"):
+            cond = self.expr()
+            self.expect("kw", "then")
+            whens.append((cond, self.expr()))
+        if not whens:
+            raise self._error("WHEN")
+        default = self.expr() if self.accept("kw", "else") else None
+        self.expect("kw", "end")
+        return Case(operand, whens, default)
+
+
+def parse(text: str) -> Select:
+    """Parse one SuiteQL SELECT statement.
+
+    Raises:
+        SuiteQLError: syntax error or unsupported construct.
+    """
+    return _Parser(text).parse()
+
+
+# --------------------------------------------------------------------------------------
+# Compiler
+# --------------------------------------------------------------------------------------
+
+_DATE_TYPES = ("date", "datetime")
+_NUMERIC_TYPES = ("int", "float", "number", "currency")
+
+
+@dataclass
+class Typed:
+    """A compiled expression: SQLite text, SuiteQL type, and the constant value if literal."""
+
+    sql: str
+    type: str  # a schema field type, or number / null
+    const: Any = None
+    is_const: bool = False
+    has_agg: bool = False
+    cols: tuple[str, ...] = ()  # column references outside aggregates (sql text)
+
+
+@dataclass
+class OutputColumn:
+    """One column of the result: the key NetSuite gives it and how to render its values."""
+
+    key: str
+    type: str
+
+
+@dataclass
+class CompiledQuery:
+    """A SuiteQL query compiled to SQLite."""
+
+    select_sql: str  # without ORDER BY
+    order_sql: str  # " ORDER BY ..." (always present: paging is stable)
+    params: dict[str, Any]
+    columns: list[OutputColumn]
+
+    def count_sql(self) -> str:
+        """SQL counting every row of the result."""
+        return f"SELECT count(*) FROM ({self.select_sql})"
+
+    def page_sql(self) -> str:
+        """SQL of one page; bind `_limit` and `_offset` next to `params`."""
+        return f"{self.select_sql}{self.order_sql} LIMIT :_limit OFFSET :_offset"
+
+
+@dataclass
+class _Scope:
+    tables: dict[str, str] = field(default_factory=dict)  # alias -> table
+    order: list[str] = field(default_factory=list)  # aliases in FROM order
+
+
+_AGGREGATES = {"count", "sum", "min", "max", "avg"}
+
+
+class _Compiler:
+    def __init__(self, clock: datetime) -> None:
+        self.clock = clock
+        self.params: dict[str, Any] = {}
+        self.scope = _Scope()
+
+    def param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    # -- literals -------------------------------------------------------------------
+    def dt_const(self, value: datetime, typ: str | None = None) -> Typed:
+        """A date constant: a date when at midnight (so date columns compare as dates)."""
+        if typ is None:
+            typ = "date" if value.time() == datetime.min.time() else "datetime"
+        text = value.strftime("%Y-%m-%d") if typ == "date" else value.strftime("%Y-%m-%d %H:%M:%S")
+        return Typed(self.param(text), typ, value, True)
+
+    def lit(self, node: Lit) -> Typed:
+        if node.kind == "null":
+            return Typed("NULL", "null", None, True)
+        if node.kind == "string":
+            return Typed(self.param(node.value), "string", node.value, True)
+        value = node.value
+        sql_value = value if isinstance(value, int) else float(value)
+        return Typed(self.param(sql_value), "number", value, True)
+
+    # -- columns --------------------------------------------------------------------
+    def column(self, node: Col) -> Typed:
+        if node.qualifier is not None:
+            table = self.scope.tables.get(node.qualifier)
+            if table is None:
+                raise SuiteQLError(f"Unknown identifier '{node.qualifier}.{node.name}'.")
+            candidates = [(node.qualifier, table)]
+        else:
+            candidates = [
+                (alias, self.scope.tables[alias])
+                for alias in self.scope.order
+                if any(f == node.name for f, _ in ERP_FIELDS[self.scope.tables[alias]])
+            ]
+            if not candidates:
+                tables = ", ".join(f"'{self.scope.tables[a]}'" for a in self.scope.order)
+                raise SuiteQLError(f"Field '{node.name}' was not found in {tables}.")
+            if len(candidates) > 1:
+                raise SuiteQLError(f"Column '{node.name}' is ambiguous: qualify it with a table.")
+        alias, table = candidates[0]
+        types = dict(ERP_FIELDS[table])
+        if node.name not in types:
+            raise SuiteQLError(f"Field '{node.name}' for record '{table}' was not found.")
+        sql = f'"{alias}"."{node.name}"'
+        return Typed(sql, types[node.name], cols=(sql,))
+
+    # -- coercion helpers -----------------------------------------------------------
+    def as_date(self, t: Typed, other_type: str) -> Typed:
+        """Make a string literal compared to a date column a date constant."""
+        if t.type == "string" and t.is_const:
+            try:
+                return self.dt_const(oracle_fmt.parse_loose(t.const))
+            except oracle_fmt.FormatError as exc:
+                raise SuiteQLError(str(exc)) from None
+        return t
+
+    def unify_dates(self, a: Typed, b: Typed) -> tuple[Typed, Typed]:
+        if a.type in _DATE_TYPES and b.type not in _DATE_TYPES:
+            b = self.as_date(b, a.type)
+        if b.type in _DATE_TYPES and a.type not in _DATE_TYPES:
+            a = self.as_date(a, b.type)
+        if {a.type, b.type} == {"date", "datetime"}:
+            a, b = self.promote(a), self.promote(b)
+        return a, b
+
+    def promote(self, t: Typed) -> Typed:
+        """A date as a datetime at midnight, so 'YYYY-MM-DD' text sorts with datetimes."""
+        if t.type != "date":
+            return t
+        if t.is_const:
+            return self.dt_const(t.const, "datetime")
+        return Typed(f"({t.sql} || ' 00:00:00')", "datetime", has_agg=t.has_agg, cols=t.cols)
+
+    def compare(self, op: str, a: Typed, b: Typed) -> Typed:
+        a, b = self.unify_dates(a, b)
+        merged = dict(has_agg=a.has_agg or b.has_agg, cols=a.cols + b.cols)
+        if "currency" in (a.type, b.type) and a.type not in _DATE_TYPES:
+            return Typed(f"(cl_dcmp({a.sql}, {b.sql}) {op} 0)", "bool_expr", **merged)
+        return Typed(f"({a.sql} {op} {b.sql})", "bool_expr", **merged)
+
+    # -- expressions ----------------------------------------------------------------
+    def expr(self, node: Node) -> Typed:
+        if isinstance(node, Lit):
+            return self.lit(node)
+        if isinstance(node, Col):
+            return self.column(node)
+        if isinstance(node, Star):
+            raise SuiteQLError("'*' is only allowed in the select list or COUNT(*).")
+        if isinstance(node, Func):
+            return self.func(node)
+        if isinstance(node, Unary):
+            inner = self.expr(node.expr)
+            if node.op == "not":
+                return Typed(f"(NOT {inner.sql})", "bool_expr", **_meta(inner))
+            if inner.type == "currency":
+                return Typed(f"cl_dmul({inner.sql}, -1)", "currency", **_meta(inner))
+            if inner.is_const and inner.type == "number":
+                return Typed(self.param(-_num(inner.const)), "number", -inner.const, True)
+            return Typed(f"(-{inner.sql})", inner.type, **_meta(inner))
+        if isinstance(node, Bin):
+            return self.binary(node)
+        if isinstance(node, IsNull):
+            inner = self.expr(node.expr)
+            neg = " NOT" if node.negated else ""
+            return Typed(f"({inner.sql} IS{neg} NULL)", "bool_expr", **_meta(inner))
+        if isinstance(node, InList):
+            left = self.expr(node.expr)
+            parts = [self.compare("=", left, self.expr(item)) for item in node.items]
+            sql = "(" + " OR ".join(p.sql for p in parts) + ")"
+            if node.negated:
+                sql = f"(NOT {sql})"
+            return Typed(sql, "bool_expr", **_meta(left, *parts))
+        if isinstance(node, Between):
+            e = self.expr(node.expr)
+            low = self.compare(">=", e, self.expr(node.low))
+            high = self.compare("<=", e, self.expr(node.high))
+            sql = f"({low.sql} AND {high.sql})"
+            return Typed(f"(NOT {sql})" if node.negated else sql, "bool_expr", **_meta(low, high))
+        if isinstance(node, Like):
+            e = self.expr(node.expr)
+            if e.type in _DATE_TYPES:
+                e = Typed(f"cl_fmt_date({e.sql})", "string", **_meta(e))
+            pattern = self.expr(node.pattern)
+            sql = f"({e.sql} {'NOT ' if node.negated else ''}LIKE {pattern.sql}"
+            extra = [e, pattern]
+            if node.escape is not None:
+                esc = self.expr(node.escape)
+                extra.append(esc)
+                sql += f" ESCAPE {esc.sql}"
+            return Typed(sql + ")", "bool_expr", **_meta(*extra))
+        if isinstance(node, Case):
+            return self.case(node)
+        raise SuiteQLError("Unsupported expression.")
+
+    def binary(self, node: Bin) -> Typed:
+        if node.op in ("and", "or"):
+            a, b = self.expr(node.left), self.expr(node.right)
+            return Typed(f"({a.sql} {node.op.upper()} {b.sql})", "bool_expr", **_meta(a, b))
+        a, b = self.expr(node.left), self.expr(node.right)
+        if node.op in _COMPARE_OPS:
+            return self.compare(node.op, a, b)
+        meta = _meta(a, b)
+        if node.op == "||":
+            sa, sb = self.as_text(a), self.as_text(b)
+            sql = f"nullif(coalesce({sa}, '') || coalesce({sb}, ''), '')"
+            return Typed(sql, "string", **meta)
+        # date arithmetic: date +/- days, date - date = days
+        if a.type in _DATE_TYPES or b.type in _DATE_TYPES:
+            if node.op == "-" and a.type in _DATE_TYPES and b.type in _DATE_TYPES:
+                return Typed(f"cl_date_diff({a.sql}, {b.sql})", "float", **meta)
+            if a.type in _DATE_TYPES and b.type in _NUMERIC_TYPES and node.op in "+-":
+                sign = "" if node.op == "+" else "-"
+                return Typed(f"cl_date_add({a.sql}, {sign}({b.sql}))", "datetime", **meta)
+            if b.type in _DATE_TYPES and a.type in _NUMERIC_TYPES and node.op == "+":
+                return Typed(f"cl_date_add({b.sql}, {a.sql})", "datetime", **meta)
+            raise SuiteQLError(f"Invalid date arithmetic with operator {node.op}.")
+        for t in (a, b):
+            if t.type not in (*_NUMERIC_TYPES, "null") and not (
+                t.type == "string" and t.is_const and _is_number(t.const)
+            ):
+                raise SuiteQLError(f"Operator {node.op} needs numbers.")
+        if "currency" in (a.type, b.type) or (node.op == "/" and "float" not in (a.type, b.type)):
+            fn = {"+": "cl_dadd", "-": "cl_dsub", "*": "cl_dmul", "/": "cl_ddiv"}[node.op]
+            return Typed(f"{fn}({a.sql}, {b.sql})", "currency", **meta)
+        typ = "int" if a.type == b.type == "int" else "float"
+        if node.op == "/":
+            return Typed(f"(({a.sql}) * 1.0 / ({b.sql}))", "float", **meta)
+        return Typed(f"({a.sql} {node.op} {b.sql})", typ, **meta)
+
+    def as_text(self, t: Typed) -> str:
+        if t.type in _DATE_TYPES:
+            return f"cl_fmt_date({t.sql})"
+        if t.type == "float":
+            return f"cl_fmt_num({t.sql})"
+        return t.sql
+
+    def case(self, node: Case) -> Typed:
+        parts: list[Typed] = []
+        sql = "CASE"
+        operand = self.expr(node.operand) if node.operand is not None else None
+        result_type = "null"
+        for cond, value in node.whens:
+            c = self.compare("=", operand, self.expr(cond)) if operand else self.expr(cond)
+            v = self.expr(value)
+            parts += [c, v]
+            result_type = v.type if result_type == "null" else result_type
+            sql += f" WHEN {c.sql} THEN {v.sql}"
+        if node.default is not None:
+            d = self.expr(node.default)
+            parts.append(d)
+            result_type = d.type if result_type == "null" else result_type
+            sql += f" ELSE {d.sql}"
+        if result_type == "number":
+            result_type = "float"
+        return Typed(sql + " END", result_type, **_meta(*parts))
+
+    def func(self, node: Func) -> Typed:
+        name = node.name
+        if name in _AGGREGATES:
+            return self.aggregate(node)
+        if name in _NO_ARG_FUNCS:
+            if node.args:
+                raise SuiteQLError(f"{name.upper()} takes no arguments.")
+            return self.dt_const(self.clock, "datetime")
+        args = [self.expr(a) for a in node.args]
+        meta = _meta(*args)
+
+        def arity(lo: int, hi: int) -> None:
+            if not lo <= len(args) <= hi:
+                raise SuiteQLError(f"Wrong number of arguments to {name.upper()}.")
+
+        if name in ("nvl", "coalesce"):
+            arity(2, 2) if name == "nvl" else arity(2, 99)
+            typ = next((a.type for a in args if a.type not in ("null",)), "null")
+            if typ in _DATE_TYPES:
+                args = [self.as_date(a, typ) for a in args]
+            if typ in _DATE_TYPES and len({a.type for a in args if a.type != "null"}) > 1:
+                args = [self.promote(a) for a in args]
+                typ = "datetime"
+            return Typed(f"coalesce({', '.join(a.sql for a in args)})", typ, **meta)
+        if name == "to_char":
+            arity(1, 2)
+            value = args[0]
+            fmt = args[1] if len(args) == 2 else None
+            if fmt is not None and not (fmt.is_const and isinstance(fmt.const, str)):
+                raise SuiteQLError("The TO_CHAR format must be a string literal.")
+            if value.type in _DATE_TYPES:
+                fmt_text = fmt.const if fmt is not None else "MM/DD/YYYY"
+                try:
+                    oracle_fmt.to_char(datetime(2000, 1, 1), fmt_text)
+                except oracle_fmt.FormatError as exc:
+                    raise SuiteQLError(str(exc)) from None
+                if fmt is None:
+                    return Typed(f"cl_fmt_date({value.sql})", "string", **meta)
+                return Typed(f"cl_to_char({value.sql}, {fmt.sql})", "string", **meta)
+            return Typed(self.as_text(value), "string", **meta)
+        if name in ("to_date", "to_timestamp"):
+            arity(1, 2)
+            text, fmt = args[0], (args[1] if len(args) == 2 else None)
+            typ = "datetime" if name == "to_timestamp" else None
+            if fmt is not None and not (fmt.is_const and isinstance(fmt.const, str)):
+                raise SuiteQLError(f"The {name.upper()} format must be a string literal.")
+            if text.is_const and isinstance(text.const, str):
+                try:
+                    value = (
+                        oracle_fmt.parse(text.const, fmt.const)
+                        if fmt is not None
+                        else oracle_fmt.parse_loose(text.const)
+                    )
+                except oracle_fmt.FormatError as exc:
+                    raise SuiteQLError(str(exc)) from None
+                return self.dt_const(value, typ)
+            if text.type in _DATE_TYPES:
+                return text if typ is None else self.promote(text)
+            fmt_sql = fmt.sql if fmt is not None else "NULL"
+            return Typed(f"cl_to_date({text.sql}, {fmt_sql})", "datetime", **meta)
+        if name == "to_number":
+            arity(1, 1)
+            return Typed(f"cl_dnum({args[0].sql})", "currency", **meta)
+        if name == "trunc":
+            arity(1, 2)
+            if args[0].type in _DATE_TYPES:
+                return Typed(f"substr({args[0].sql}, 1, 10)", "date", **meta)
+            digits = args[1].sql if len(args) == 2 else "0"
+            return Typed(f"cl_dtrunc({args[0].sql}, {digits})", "currency", **meta)
+        if name == "round":
+            arity(1, 2)
+            digits = args[1].sql if len(args) == 2 else "0"
+            return Typed(f"cl_dround({args[0].sql}, {digits})", "currency", **meta)
+        if name == "abs":
+            arity(1, 1)
+            return Typed(f"cl_dabs({args[0].sql})", "currency", **meta)
+        if name in ("upper", "lower", "trim", "ltrim", "rtrim", "length"):
+            arity(1, 1)
+            typ = "int" if name == "length" else "string"
+            return Typed(f"{name}({self.as_text(args[0])})", typ, **meta)
+        if name in ("substr", "substring"):
+            arity(2, 3)
+            rest = ", ".join(a.sql for a in args[1:])
+            return Typed(f"substr({self.as_text(args[0])}, {rest})", "string", **meta)
+        raise SuiteQLError(f"Unknown function '{name.upper()}'.")
+
+    def aggregate(self, node: Func) -> Typed:
+        name = node.name
+        if node.star:
+            if name != "count":
+                raise SuiteQLError(f"{name.upper()}(*) is not valid.")
+            return Typed("count(*)", "int", has_agg=True)
+        if len(node.args) != 1:
+            raise SuiteQLError(f"Wrong number of arguments to {name.upper()}.")
+        arg = self.expr(node.args[0])
+        if arg.has_agg:
+            raise SuiteQLError("Nested aggregate functions are not supported.")
+        distinct = "DISTINCT " if node.distinct else ""
+        if name == "count":
+            return Typed(f"count({distinct}{arg.sql})", "int", has_agg=True)
+        if arg.type == "currency" or (arg.type == "number" and name in ("sum", "avg")):
+            if distinct:
+                raise SuiteQLError(f"{name.upper()}(DISTINCT ...) of amounts is not supported.")
+            return Typed(f"cl_d{name}({arg.sql})", "currency", has_agg=True)
+        if name in ("sum", "avg") and arg.type not in ("int", "float", "number"):
+            raise SuiteQLError(f"{name.upper()} needs a numeric argument.")
+        typ = arg.type
+        if name == "avg":
+            typ = "float"
+        return Typed(f"{name}({distinct}{arg.sql})", typ, has_agg=True)
+
+    # -- statement ------------------------------------------------------------------
+    def add_table(self, ref: TableRef) -> None:
+        if ref.name not in ERP_FIELDS:
+            raise SuiteQLError(f"Record '{ref.name}' was not found.")
+        if ref.alias in self.scope.tables:
+            raise SuiteQLError(f"Duplicate table alias '{ref.alias}'.")
+        self.scope.tables[ref.alias] = ref.name
+        self.scope.order.append(ref.alias)
+
+    def compile(self, stmt: Select) -> CompiledQuery:
+        self.add_table(stmt.table)
+        from_sql = f'"{stmt.table.name}" AS "{stmt.table.alias}"'
+        for join in stmt.joins:
+            self.add_table(join.table)
+            on = self.expr(join.on)
+            kw = "LEFT JOIN" if join.kind == "left" else "JOIN"
+            from_sql += f' {kw} "{join.table.name}" AS "{join.table.alias}" ON {on.sql}'
+
+        columns: list[OutputColumn] = []
+        select_parts: list[str] = []
+        select_exprs: list[Typed] = []
+        aliases: dict[str, Typed] = {}
+        n_unnamed = 0
+        for node, alias in stmt.items:
+            if isinstance(node, Star):
+                quals = [node.qualifier] if node.qualifier else self.scope.order
+                for q in quals:
+                    if q not in self.scope.tables:
+                        raise SuiteQLError(f"Unknown identifier '{q}.*'.")
+                    for fname, _ in ERP_FIELDS[self.scope.tables[q]]:
+                        t = self.column(Col(q, fname))
+                        select_exprs.append(t)
+                        select_parts.append(f'{t.sql} AS "c{len(select_parts)}"')
+                        columns.append(OutputColumn(fname, t.type))
+                continue
+            t = self.expr(node)
+            if alias is None and isinstance(node, Col):
+                key = node.name
+            elif alias is None:
+                n_unnamed += 1
+                key = f"expr{n_unnamed}"
+            else:
+                key = alias
+            if alias is not None:
+                aliases[alias] = t
+            select_exprs.append(t)
+            select_parts.append(f'{t.sql} AS "c{len(select_parts)}"')
+            typ = "bool" if t.type == "bool_expr" else t.type
+            columns.append(OutputColumn(key, typ))
+
+        sql = f"SELECT {'DISTINCT ' if stmt.distinct else ''}{', '.join(select_parts)}"
+        sql += f" FROM {from_sql}"
+        if stmt.where is not None:
+            where = self.expr(stmt.where)
+            if where.has_agg:
+                raise SuiteQLError("Aggregate functions are not allowed in WHERE.")
+            sql += f" WHERE {where.sql}"
+        group = [self.expr(g) for g in stmt.group_by]
+        grouped = bool(group) or any(t.has_agg for t in select_exprs)
+        if grouped:
+            group_sqls = {g.sql for g in group}
+            for t in select_exprs:
+                if t.sql in group_sqls:
+                    continue
+                missing = [c for c in t.cols if c not in group_sqls]
+                if missing:
+                    raise SuiteQLError(f"Not a GROUP BY expression: {missing[0]}.")
+        if group:
+            sql += " GROUP BY " + ", ".join(g.sql for g in group)
+        if stmt.having is not None:
+            sql += f" HAVING {self.expr(stmt.having).sql}"
+
+        order_terms: list[str] = []
+        for node, desc in stmt.order_by:
+            if isinstance(node, Lit) and node.kind == "number" and isinstance(node.value, int):
+                if not 1 <= node.value <= len(select_exprs):
+                    raise SuiteQLError(f"ORDER BY position {node.value} is out of range.")
+                t = select_exprs[node.value - 1]
+            elif isinstance(node, Col) and node.qualifier is None and node.name in aliases:
+                t = aliases[node.name]
+            else:
+                t = self.expr(node)
+            order_terms.append(f"{t.sql}{' DESC' if desc else ''}")
+        # Stable paging needs a total order: finish with the key of every table (or every
+        # output column when grouping/DISTINCT make the table keys meaningless).
+        if grouped or stmt.distinct:
+            order_terms += [f'"c{i}"' for i in range(len(select_parts))]
+            if stmt.order_by and (grouped or stmt.distinct):
+                # Expressions in ORDER BY of a grouped/distinct query must be selectable.
+                pass
+        else:
+            for alias in self.scope.order:
+                for key in ERP_PRIMARY_KEY[self.scope.tables[alias]]:
+                    order_terms.append(f'"{alias}"."{key}"')
+        return CompiledQuery(sql, " ORDER BY " + ", ".join(order_terms), self.params, columns)
+
+
+def _meta(*parts: Typed) -> dict[str, Any]:
+    cols: tuple[str, ...] = ()
+    for p in parts:
+        cols += p.cols
+    return {"has_agg": any(p.has_agg for p in parts), "cols": cols}
+
+
+def _num(value: Any) -> Any:
+    return value if isinstance(value, int) else float(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except (InvalidOperation, ValueError):
+        return False
+    return True
+
+
+def compile_query(text: str, clock: datetime) -> CompiledQuery:
+    """Parse and compile a SuiteQL query against the ERP tables.
+
+    Args:
+        text: the SuiteQL text (`q` of the request body).
+        clock: the sandbox's simulated now (SYSDATE / CURRENT_DATE).
+
+    Raises:
+        SuiteQLError: syntax error, unknown table/column/function, unsupported construct.
+    """
+    if not text or not text.strip():
+        raise SuiteQLError("The query is empty.")
+    try:
+        return _Compiler(clock).compile(parse(text))
+    except RecursionError:
+        raise SuiteQLError("The query is nested too deeply.") from None
+
+
+# --------------------------------------------------------------------------------------
+# SQLite functions the compiled SQL calls (exact decimal maths, date helpers)
+# --------------------------------------------------------------------------------------
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+
+
+def _dstr(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    text = format(value, "f")
+    return text
+
+
+def _dcmp(a: Any, b: Any) -> int | None:
+    da, db = _dec(a), _dec(b)
+    if da is None or db is None:
+        return None
+    return (da > db) - (da < db)
+
+
+def _dbinop(op: str):  # type: ignore[no-untyped-def]
+    def fn(a: Any, b: Any) -> str | None:
+        da, db = _dec(a), _dec(b)
+        if da is None or db is None:
+            return None
+        if op == "+":
+            return _dstr(da + db)
+        if op == "-":
+            return _dstr(da - db)
+        if op == "*":
+            return _dstr(da * db)
+        if db == 0:
+            return None  # Oracle raises; NULL keeps a report running and is visible
+        return _dstr((da / db).normalize())
+
+    return fn
+
+
+class _DecSum:
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+        self.n = 0
+
+    def step(self, value: Any) -> None:
+        d = _dec(value)
+        if d is not None:
+            self.total = d if self.total is None else self.total + d
+            self.n += 1
+
+    def finalize(self) -> str | None:
+        return _dstr(self.total)
+
+
+class _DecAvg(_DecSum):
+    def finalize(self) -> str | None:
+        if self.total is None:
+            return None
+        return _dstr((self.total / self.n).normalize())
+
+
+class _DecMax:
+    pick = max
+
+    def __init__(self) -> None:
+        self.best: Decimal | None = None
+
+    def step(self, value: Any) -> None:
+        d = _dec(value)
+        if d is not None:
+            self.best = d if self.best is None else type(self).pick(self.best, d)
+
+    def finalize(self) -> str | None:
+        return _dstr(self.best)
+
+
+class _DecMin(_DecMax):
+    pick = min
+
+
+def _to_char(value: Any, fmt: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return oracle_fmt.to_char(oracle_fmt.from_stored(str(value)), fmt)
+    except ValueError:
+        return None
+
+
+def _to_date(value: Any, fmt: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        dt = oracle_fmt.parse(str(value), fmt) if fmt else oracle_fmt.parse_loose(str(value))
+    except oracle_fmt.FormatError:
+        return None
+    return dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _date_add(value: Any, days: Any) -> str | None:
+    if value is None or days is None:
+        return None
+    dt = oracle_fmt.from_stored(str(value)) + timedelta(days=float(days))
+    return dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _date_diff(a: Any, b: Any) -> float | None:
+    if a is None or b is None:
+        return None
+    delta = oracle_fmt.from_stored(str(a)) - oracle_fmt.from_stored(str(b))
+    return delta.total_seconds() / 86400
+
+
+def _fmt_date(value: Any) -> str | None:
+    return None if value is None else oracle_fmt.account_date(str(value))
+
+
+def _dround(value: Any, digits: Any, *, trunc: bool = False) -> str | None:
+    d = _dec(value)
+    if d is None:
+        return None
+    exp = Decimal(1).scaleb(-int(digits or 0))
+    return _dstr(d.quantize(exp, rounding="ROUND_DOWN" if trunc else "ROUND_HALF_UP"))
+
+
+def register_functions(con: sqlite3.Connection) -> None:
+    """Install the SQLite functions compiled SuiteQL relies on into `con`."""
+    con.create_function("cl_dcmp", 2, _dcmp, deterministic=True)
+    for name, op in (("cl_dadd", "+"), ("cl_dsub", "-"), ("cl_dmul", "*"), ("cl_ddiv", "/")):
+        con.create_function(name, 2, _dbinop(op), deterministic=True)
+    con.create_function("cl_dnum", 1, lambda v: _dstr(_dec(v)), deterministic=True)
+    con.create_function("cl_dabs", 1, lambda v: _dstr(abs(d) if (d := _dec(v)) else d))
+    con.create_function("cl_dround", 2, _dround, deterministic=True)
+    con.create_function("cl_dtrunc", 2, lambda v, n: _dround(v, n, trunc=True), deterministic=True)
+    con.create_aggregate("cl_dsum", 1, _DecSum)
+    con.create_aggregate("cl_davg", 1, _DecAvg)
+    con.create_aggregate("cl_dmax", 1, _DecMax)
+    con.create_aggregate("cl_dmin", 1, _DecMin)
+    con.create_function("cl_to_char", 2, _to_char, deterministic=True)
+    con.create_function("cl_to_date", 2, _to_date, deterministic=True)
+    con.create_function("cl_date_add", 2, _date_add, deterministic=True)
+    con.create_function("cl_date_diff", 2, _date_diff, deterministic=True)
+    con.create_function("cl_fmt_date", 1, _fmt_date, deterministic=True)
+    con.create_function("cl_fmt_num", 1, lambda v: None if v is None else _fmt_number(v))
+    # Oracle's LIKE is case sensitive; SQLite's is not unless told.
+    con.execute("pragma case_sensitive_like = on")
+
+
+# --------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------
+
+
+def _fmt_number(value: Any) -> str:
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def render_value(value: Any, typ: str) -> str:
+    """Render one non-NULL value as SuiteQL does: a string; dates in the account format."""
+    if typ in _DATE_TYPES and isinstance(value, str) and len(value) >= 10 and value[4] == "-":
+        return oracle_fmt.account_date(value)
+    if typ == "bool_expr" or (typ == "bool" and isinstance(value, int)):
+        return "T" if value else "F"
+    return _fmt_number(value)
+
+
+def render_row(row: tuple[Any, ...], columns: list[OutputColumn]) -> dict[str, Any]:
+    """One result item: `links` first, then lower-case keys, NULL columns omitted."""
+    item: dict[str, Any] = {"links": []}
+    for value, col in zip(row, columns, strict=True):
+        if value is not None:
+            item[col.key.lower()] = render_value(value, col.type)
+    return item
