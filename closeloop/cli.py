@@ -48,6 +48,9 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # one line per HTTP request drowns the progress display; keep them for --verbose
+    for noisy in ("httpx", "httpcore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @app.callback()
@@ -306,6 +309,74 @@ def demo(
         "\nNext: `.venv/bin/closeloop sandbox serve` serves the three APIs on "
         "127.0.0.1:8701 (CRM), :8702 (billing), :8703 (ERP)."
     )
+
+
+@app.command("ingest")
+def ingest(
+    system: Annotated[str, typer.Argument(help="crm, billing, erp or all.")] = "all",
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Drop the raw tables and state; load all again.")
+    ] = False,
+) -> None:
+    """Land the source systems in raw_crm / raw_billing / raw_erp (incremental by default)."""
+    from ingestion.pipelines import SYSTEMS, IngestError, run_ingest
+
+    if system != "all" and system not in SYSTEMS:
+        console.print(
+            f"[red]error:[/red] unknown system {system!r}; choose crm, billing, erp or all"
+        )
+        raise typer.Exit(2)
+    systems = list(SYSTEMS) if system == "all" else [system]
+    settings = _settings()
+    with Progress(
+        TextColumn("[bold]{task.description:<36}"),
+        TextColumn("{task.fields[rows]:>10,} rows"),
+        TextColumn("{task.fields[rejected]:>6,} rejected"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        tasks: dict[tuple[str, str], Any] = {}
+
+        def report(sys_name: str, table: str, counters: Any) -> None:
+            key = (sys_name, table)
+            if key not in tasks:
+                tasks[key] = progress.add_task(f"{sys_name}.{table}", rows=0, rejected=0)
+            progress.update(tasks[key], rows=counters.rows, rejected=counters.rejected)
+
+        try:
+            summaries = run_ingest(systems, settings, full_refresh=full_refresh, on_progress=report)
+        except IngestError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    table = Table(title="ingestion summary")
+    for column in ("system", "table", "rows loaded", "rejected", "deleted", "seconds"):
+        table.add_column(column, justify="left" if column in ("system", "table") else "right")
+    for summary in summaries:
+        for t in summary.tables:
+            table.add_row(
+                t.system,
+                t.table,
+                f"{t.rows_loaded:,}",
+                f"{t.rows_rejected:,}",
+                f"{t.rows_deleted:,}",
+                f"{t.seconds:.2f}",
+            )
+        table.add_row(
+            f"[bold]{summary.system}[/bold]",
+            "[bold]total[/bold]",
+            f"{summary.rows_loaded:,}",
+            f"{summary.rows_rejected:,}",
+            "",
+            f"{summary.seconds:.2f}",
+        )
+    out.print(table)
+    rejected = sum(s.rows_rejected for s in summaries)
+    if rejected:
+        out.print(
+            f"{rejected:,} record(s) quarantined: select * from raw_<system>.quarantine",
+            style="yellow",
+        )
 
 
 if __name__ == "__main__":
