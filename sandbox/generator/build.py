@@ -133,7 +133,7 @@ def advance(
     sim.rng = random.Random(f"{sim.seed}:{old_clock.isoformat()}")
     sim.store = Store(paths, bulk=False)
     sim.advance_mode = True
-    sim.events_from = epoch_of(old_clock)
+    sim.events_from = max(epoch_of(old_clock), epoch_of(new_clock) - EVENT_WINDOW)
     # the ERP API may have created records: continue numbering above them
     for table, col in (("customer", "id"), ("transaction", "id"), ("transactionline", "uniquekey")):
         top = erp_max_id(sim.st.erp, table, col) + 1

@@ -132,7 +132,6 @@ class Simulation:
         self.gt: list[dict[str, Any]] = []
         self.events_from = 0
         self.advance_mode = False
-        self.erp_con_lookup = False
 
     # ------------------------------------------------------------------ pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -560,8 +559,6 @@ class Simulation:
             self.st.crm_row("Opportunity", opp)
             if self.rng.random() < 0.05:
                 self.push(t + self.rng.randint(1, 60) * DAY, "crm_delete", opp)
-            if meta["kind"] == "reactivation":
-                return
             return
         if meta["kind"] == "reactivation":
             c = self.customers[meta["cust"]]
@@ -596,7 +593,6 @@ class Simulation:
             phone=acc["Phone"],
             industry=acc["Industry"],
             employees=acc["NumberOfEmployees"],
-            account_created=0,
             account_row=acc,
             wire=meta["wire"],
         )
@@ -877,6 +873,7 @@ class Simulation:
             line_meta=meta,
             total=sum(m[2] for m in meta),
             due_date=t + 30 * DAY if collection == "send_invoice" else None,
+            contract_id=s.contract_id if s else None,
         )
         self.invoices[inv.id] = inv
         if s:
@@ -930,7 +927,7 @@ class Simulation:
             inv.erp_dup_id = self.erp_id("transaction")
             inv.erp_gt = self.record_gt(
                 "invoice_duplicate_in_erp",
-                at=inv.erp_created + 60,
+                at=min(inv.erp_created + 60, self.clock - 1),
                 billing_id=inv.id,
                 erp_id=inv.erp_dup_id,
                 field="otherrefnum",
@@ -1595,14 +1592,12 @@ class Simulation:
             return
         if t > s.contract_end or s.contract_end - t > 50 * DAY:
             return
-        c = self.customers[s.cust]
         renew = self.rng.random() < (0.93 if s.interval == "year" else 0.92)
         if renew:
             close = s.contract_end - self.rng.randint(5, 30) * DAY
             self.push(max(t + 3600, close), "renewal_close", (s.id, t))
         else:
             self.push(s.contract_end - self.rng.randint(2, 25) * DAY, "churn_request", s.id)
-        del c
 
     def on_renewal_close(self, t: int, ref: tuple[str, int]) -> None:
         sub_id, created = ref
@@ -2094,7 +2089,7 @@ class Simulation:
                     inv.erp_dup_id,
                     f"INV{self.next_n('tranid:inv'):07d}",
                     None,
-                    inv.erp_created + 60,
+                    min(inv.erp_created + 60, self.clock - 1),
                     "A",
                     total_txt,
                 )
@@ -2134,28 +2129,31 @@ class Simulation:
                 item = self.book.item_of_product[price["product"]]
                 rate = None if proration else price["unit_amount"]
                 lines.append((item, qty, rate, amount, start, end - 1, text))
+            # hot path: rows in ERP_FIELDS["transactionline"] column order, no dicts
+            same = xr == 1 or inv.erp_wrong_currency is not None
+            cur, sub_cur, line_modified = inv.currency, sub.currency, ns_datetime(created)
+            put = self.st.erp_values
             for k, (item, qty, rate, amount, s0, s1, memo) in enumerate(lines):
-                self.st.erp_row(
+                ftxt = money.major_text(amount, cur)
+                put(
                     "transactionline",
-                    {
-                        "uniquekey": self.erp_id("transactionline"),
-                        "id": k,
-                        "transaction": erp_id,
-                        "linesequencenumber": k,
-                        "mainline": "T" if k == 0 else "F",
-                        "taxline": "F",
-                        "item": item,
-                        "quantity": float(qty) if qty is not None else None,
-                        "rate": money.major_text(rate, inv.currency) if rate is not None else None,
-                        "foreignamount": money.major_text(amount, inv.currency),
-                        "netamount": self.net_text(amount, inv.currency, xr, sub.currency)
-                        if not inv.erp_wrong_currency
-                        else money.major_text(amount, inv.currency),
-                        "subsidiary": sub.erp_id,
-                        "entity": c.erp_id,
-                        "memo": memo,
-                        "custcol_cl_service_start": _d(s0) if k else None,
-                        "custcol_cl_service_end": _d(s1) if k else None,
-                        "linelastmodifieddate": ns_datetime(created),
-                    },
+                    [
+                        self.erp_id("transactionline"),
+                        k,
+                        erp_id,
+                        k,
+                        "T" if k == 0 else "F",
+                        "F",
+                        item,
+                        float(qty) if qty is not None else None,
+                        money.major_text(rate, cur) if rate is not None else None,
+                        ftxt,
+                        ftxt if same else self.net_text(amount, cur, xr, sub_cur),
+                        sub.erp_id,
+                        c.erp_id,
+                        memo,
+                        _d(s0) if k else None,
+                        _d(s1) if k else None,
+                        line_modified,
+                    ],
                 )

@@ -25,7 +25,6 @@ class Customer:
     phone: str
     industry: str
     employees: int
-    account_created: int
     account_row: dict[str, Any]
     wire: bool = False  # enterprise: annual plans, usage invoices, pays by bank wire
     stripe_id: str | None = None
@@ -49,9 +48,7 @@ class Customer:
     subs: list[str] = field(default_factory=list)  # live (non-canceled) subscription ids
     contracts: list[str] = field(default_factory=list)
     open_invoices: list[str] = field(default_factory=list)  # send_invoice ones awaiting a wire
-    had_mrr: bool = False
     churned_at: int = 0
-    dirty_billing: bool = True
 
 
 @dataclass(slots=True)
@@ -136,6 +133,7 @@ class Invoice:
     line_meta: list[tuple[str, str, int, int, bool, int, int, str]]
     total: int
     due_date: int | None
+    contract_id: str | None = None  # the subscription's metadata when it was invoiced
     status: str = "open"
     paid_at: int | None = None
     voided_at: int | None = None
@@ -164,7 +162,6 @@ class Invoice:
     erp_wrong_currency: str | None = None
     erp_status_fault: bool = False
     erp_paid: bool = False  # a payment (charge or wire) is posted and applied in the ERP
-    erp_missing_parent_gt: str | None = None
     erp_state: tuple[str, int] | None = None  # (status, unpaid) as last written by us
     lines_written: bool = False
 

@@ -115,6 +115,10 @@ class Store:
         """Insert an ERP row (never replaces: the ERP API may have written to it)."""
         self._add("erp", table, [row.get(c) for c in ERP_COLS[table]])
 
+    def erp_values(self, table: str, values: list[Any]) -> None:
+        """Insert an ERP row given as values in `ERP_FIELDS` column order (hot paths)."""
+        self._add("erp", table, values)
+
     def _flush_one(self, db: str, table: str) -> None:
         rows = self._buf.pop((db, table), None)
         if not rows:

@@ -403,7 +403,9 @@ def invoice_doc(inv: Invoice, c: Customer) -> dict[str, Any]:
             "voided_at": inv.voided_at,
         },
         "subscription": inv.sub_id,
-        "subscription_details": {"metadata": {}},
+        "subscription_details": {
+            "metadata": {"crm_contract_id": inv.contract_id} if inv.contract_id else {}
+        },
         "subtotal": inv.total,
         "subtotal_excluding_tax": inv.total,
         "tax": None,
