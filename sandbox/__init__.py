@@ -1,1 +1,1 @@
-"""The sandbox: a deterministic simulated SaaS company serving Salesforce-, Stripe- and NetSuite-shaped APIs."""
+"""The sandbox: a simulated SaaS company serving Salesforce-, Stripe- and NetSuite-shaped APIs."""
