@@ -1,0 +1,260 @@
+"""Ingestion benchmark (`make bench`): billing invoices and their lines at `medium` scale.
+
+Four figures from one run, each against the same records:
+
+1. fetch: every page of `/v1/invoices` (and of the lines past the 10 embedded) read and parsed,
+   nothing stored: the ceiling of any connector on this machine;
+2. full load: closeloop's billing source (`invoices` + `invoice_lines`) into a fresh DuckDB;
+3. incremental: the same pipeline after `sandbox advance` changed about 1% of the records
+   (new invoices listed, updates through the events stream);
+4. native: DuckDB's own `read_json_auto` over the same records as NDJSON (the physical floor).
+
+The sandbox is served by a child process (`closeloop sandbox serve`), so the server and the
+connector each have a core, as they would against a remote vendor.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import gc
+import io
+import json
+import os
+import pstats
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from closeloop.settings import SANDBOX_DEFAULT_TOKENS, Settings, disable_telemetry
+
+disable_telemetry()
+
+SCALE = "medium"
+SEED = 42
+
+
+@contextmanager
+def _serve(home: Path) -> Iterator[dict[str, str]]:
+    env = {**os.environ, "CLOSELOOP_HOME": str(home)}
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "closeloop.cli", "sandbox", "serve",
+            "--crm-port", "0", "--billing-port", "0", "--erp-port", "0",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    urls: dict[str, str] = {}
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while len(urls) < 3 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            match = re.match(r"^(crm|billing|erp)\s+(https?://\S+)", line.strip())
+            if match:
+                urls[match.group(1)] = match.group(2)
+        if len(urls) < 3:
+            raise SystemExit("the sandbox did not start")
+        yield urls
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _fetch(url: str) -> tuple[int, int, float, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Read and parse every invoice page and every line page; keep the records for NDJSON."""
+    from ingestion.sources.billing.helpers import StripeClient
+
+    client = StripeClient(url, SANDBOX_DEFAULT_TOKENS["billing"])
+    invoices: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for page in client.list_pages("invoices"):
+        invoices.extend(page)
+        for invoice in page:
+            lines.extend(client.all_lines(invoice))
+    seconds = time.perf_counter() - started
+    return len(invoices), len(lines), seconds, invoices, lines
+
+
+def _run_pipeline(
+    home: Path, urls: dict[str, str], resources: list[str], profile: bool = False
+) -> dict[str, Any]:
+    from ingestion.pipelines import run_system
+
+    env = {
+        "CLOSELOOP_HOME": str(home),
+        "CLOSELOOP_WAREHOUSE": "duckdb",
+        "SOURCES__BILLING__BASE_URL": urls["billing"],
+        "SOURCES__BILLING__API_KEY": SANDBOX_DEFAULT_TOKENS["billing"],
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    profiler = cProfile.Profile() if profile else None
+    try:
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        summary = run_system("billing", resources=resources)
+        if profiler:
+            profiler.disable()
+        seconds = time.perf_counter() - started
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    rows = {t.table: t.rows_loaded for t in summary.tables}
+    out: dict[str, Any] = {"seconds": seconds, "rows": rows, "steps": _steps(home)}
+    if profiler:
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(12)
+        out["profile"] = stream.getvalue()
+    return out
+
+
+def _steps(home: Path) -> dict[str, float]:
+    """Seconds of dlt's extract, normalize and load steps in the last billing run."""
+    from ingestion.pipelines import build_pipeline
+
+    settings = Settings.from_env({"CLOSELOOP_HOME": str(home)})
+    trace = build_pipeline("billing", settings).last_trace
+    steps: dict[str, float] = {}
+    for step in trace.steps if trace else []:
+        if step.step in ("extract", "normalize", "load") and step.finished_at and step.started_at:
+            steps[step.step] = (step.finished_at - step.started_at).total_seconds()
+    return steps
+
+
+def _write_ndjson(
+    tmp: Path, invoices: list[dict[str, Any]], lines: list[dict[str, Any]]
+) -> tuple[Path, Path]:
+    """The fetched records as NDJSON files (DuckDB's native input)."""
+    inv_path, line_path = tmp / "invoices.ndjson", tmp / "lines.ndjson"
+    with inv_path.open("wb") as fh:
+        for doc in invoices:
+            fh.write(orjson.dumps({k: v for k, v in doc.items() if k != "lines"}) + b"\n")
+    with line_path.open("wb") as fh:
+        for doc in lines:
+            fh.write(orjson.dumps(doc) + b"\n")
+    return inv_path, line_path
+
+
+def _native(tmp: Path, inv_path: Path, line_path: Path) -> float:
+    """Seconds for DuckDB to load the same records from NDJSON files."""
+    con = duckdb.connect(str(tmp / "native.duckdb"))
+    try:
+        started = time.perf_counter()
+        con.execute(f"create table invoices as select * from read_json_auto('{inv_path}')")
+        con.execute(f"create table invoice_lines as select * from read_json_auto('{line_path}')")
+        return time.perf_counter() - started
+    finally:
+        con.close()
+
+
+def bench_ingestion(home: Path) -> dict[str, Any]:
+    """Run the ingestion benchmark on a copy of the `medium` sandbox under `home` and print it.
+
+    Args:
+        home: a CLOSELOOP_HOME; its `medium` sandbox is generated there when missing (a
+            sandbox of another scale is replaced by a fresh medium one in the work copy).
+
+    Returns:
+        The figures: records, seconds and rates of fetch, full load, incremental and native.
+    """
+    from sandbox.generator import advance, generate
+    from sandbox.schema import SandboxPaths
+
+    source = SandboxPaths.under(home)
+    manifest = json.loads(source.manifest.read_text()) if source.exists() else {}
+    if manifest.get("scale") != SCALE:
+        print(f"generating the {SCALE} sandbox under {home} ...", flush=True)
+        generate(source, seed=SEED, scale=SCALE)
+    work = Path(tempfile.mkdtemp(prefix="closeloop-bench-ingest-"))
+    try:
+        shutil.copytree(source.root, SandboxPaths.under(work).root)
+        with _serve(work) as urls:
+            n_inv, n_lines, fetch_s, invoices, lines = _fetch(urls["billing"])
+            records = n_inv + n_lines
+            ndjson = _write_ndjson(work, invoices, lines)
+            # millions of live objects would slow every later garbage collection
+            del invoices, lines
+            gc.collect()
+            profile = bool(os.environ.get("BENCH_PROFILE"))
+            full = _run_pipeline(work, urls, ["invoices"], profile=profile)
+            # untimed: the events cursor (horizon) the incremental run resumes from
+            _run_pipeline(work, urls, ["events"])
+            # about 1% of the records change: new invoices, payments, voids, via the events
+            advance(SandboxPaths.under(work), days=3)
+            incremental = _run_pipeline(work, urls, ["invoices", "events"])
+        native_s = _native(work, *ndjson)
+        warehouse = Settings.from_env({"CLOSELOOP_HOME": str(work)}).duckdb_path
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            landed = con.execute(
+                "select (select count(*) from raw_billing.invoices)"
+                " + (select count(*) from raw_billing.invoice_lines)"
+            ).fetchone()
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    changed = sum(incremental["rows"].values())
+    result: dict[str, Any] = {
+        "records": records,
+        "invoices": n_inv,
+        "lines": n_lines,
+        "fetch_seconds": fetch_s,
+        "fetch_rate": records / fetch_s,
+        "full_seconds": full["seconds"],
+        "full_rate": records / full["seconds"],
+        "incremental_seconds": incremental["seconds"],
+        "incremental_rows": changed,
+        "native_seconds": native_s,
+        "native_rate": records / native_s,
+        "landed_after_incremental": landed[0] if landed else None,
+    }
+    print(f"ingestion benchmark ({SCALE}: {n_inv:,} invoices, {n_lines:,} lines)")
+    print(f"  fetch only        {result['fetch_rate']:>10,.0f} records/s  ({fetch_s:.1f} s)")
+    print(
+        f"  closeloop full    {result['full_rate']:>10,.0f} records/s  ({full['seconds']:.1f} s)"
+        f"  = {result['full_rate'] / result['fetch_rate']:.0%} of fetch (goal >= 80%)"
+    )
+    print(
+        f"  incremental       {incremental['seconds']:>10.2f} s          ({changed:,} rows, "
+        f"{changed / records:.1%} of records) = "
+        f"{incremental['seconds'] / full['seconds']:.1%} of the full load (goal < 5%)"
+    )
+    for label, run in (("full", full), ("incremental", incremental)):
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in run["steps"].items())
+        print(f"  {label} by dlt step: {steps}")
+    print(f"  DuckDB native     {result['native_rate']:>10,.0f} records/s  ({native_s:.1f} s)")
+    print(
+        f"  fetch goal 50,000 records/s: {'met' if result['fetch_rate'] >= 50_000 else 'not met'}"
+    )
+    if "profile" in full:
+        print("profile of the full load (BENCH_PROFILE=1; the profiler slows it down):")
+        print(full["profile"])
+    return result
+
+
+if __name__ == "__main__":
+    bench_ingestion(Path(sys.argv[1]) if len(sys.argv) > 1 else Settings.from_env().home)

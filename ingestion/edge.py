@@ -1,0 +1,577 @@
+"""The edge of the warehouse: vendor records in, typed Arrow tables and quarantined rows out.
+
+Every source hands its pages to a `Batcher`, which
+
+- flattens nested objects into `parent__child` columns (lists become JSON text), as dlt's own
+  normaliser would, so the Arrow path lands the same column names as the dict path;
+- parses the fields a source declares (`TableSpec.known`) into proper types: NetSuite strings,
+  `T`/`F` booleans and account-formatted dates, Salesforce `+0000` datetimes, exact decimals;
+- keeps fields it has never seen (the schema evolves) with a type inferred from the wire, and
+  remembers that type: a later value of another type is a type change;
+- quarantines, with a reason, every record it cannot land faithfully: a missing key, a value
+  that does not parse, a field whose type changed. Nothing is dropped silently.
+
+Arrow tables go to dlt's fast path (see STACK_NOTES.md: ~170x the default insert path).
+Per-row validation cannot be a dlt schema contract here: contracts act on whole Arrow tables
+and `discard_row` would drop rows without a trace, while the issue wants the reason kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import dlt
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+Kind = Literal["text", "bigint", "bool", "double", "decimal", "timestamp", "date", "json"]
+Parser = Callable[[Any], Any]
+
+#: Arrow type of each kind. Decimals keep 9 fractional digits (dlt's default precision).
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "text": pa.string(),
+    "bigint": pa.int64(),
+    "bool": pa.bool_(),
+    "double": pa.float64(),
+    "decimal": pa.decimal128(38, 9),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+    "json": pa.string(),
+}
+
+#: Table of quarantined records in every raw dataset.
+QUARANTINE_TABLE = "quarantine"
+
+_QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("quarantine_id", pa.string()),
+        ("source_system", pa.string()),
+        ("table_name", pa.string()),
+        ("record_id", pa.string()),
+        ("reason", pa.string()),
+        ("record", pa.string()),
+        ("quarantined_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+class Reject(ValueError):
+    """A record that cannot be landed; the message is the quarantine reason."""
+
+
+# --- parsers: wire value -> Python value of the kind, or ValueError ---------------------------
+
+
+def as_text(value: Any) -> str:
+    """Strings as they are; numbers and booleans are not silently turned into text."""
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
+def as_bigint(value: Any) -> int:
+    """JSON integers, or NetSuite's integer strings."""
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ValueError("expected an integer")
+
+
+def as_minor_units(value: Any) -> int:
+    """Stripe amounts: integers in minor units, nothing else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError("expected an integer amount in minor units")
+
+
+def as_double(value: Any) -> float:
+    """JSON numbers or numeric strings."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    return float(value)
+
+
+def as_decimal(value: Any) -> Decimal:
+    """Exact decimals from strings, integers, or JSON floats (through their shortest repr)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a decimal, got a boolean")
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("expected a decimal") from None
+    if not number.is_finite():
+        raise ValueError("expected a finite decimal")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -9:
+        raise ValueError("more than 9 decimal places")
+    return number
+
+
+def as_bool(value: Any) -> bool:
+    """JSON booleans, or NetSuite's `T`/`F`."""
+    if isinstance(value, bool):
+        return value
+    if value in ("T", "t", "true"):
+        return True
+    if value in ("F", "f", "false"):
+        return False
+    raise ValueError("expected a boolean")
+
+
+def as_json(value: Any) -> str:
+    """Any JSON value as JSON text."""
+    return orjson.dumps(value).decode()
+
+
+def epoch_seconds(value: Any) -> dt.datetime:
+    """Stripe timestamps: integer epoch seconds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    raise ValueError("expected epoch seconds")
+
+
+def sf_datetime(value: Any) -> dt.datetime:
+    """Salesforce datetimes: `2025-09-15T16:20:00.000+0000` (no colon in the offset)."""
+    if not isinstance(value, str):
+        raise ValueError("expected a datetime string")
+    parsed = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    return parsed.astimezone(dt.UTC)
+
+
+def iso_date(value: Any) -> dt.date:
+    """`YYYY-MM-DD`."""
+    if not isinstance(value, str):
+        raise ValueError("expected a date string")
+    return dt.date.fromisoformat(value)
+
+
+_DATE_TOKENS = {"YYYY": "%Y", "MON": "%b", "MM": "%m", "M": "%m", "DD": "%d", "D": "%d"}
+
+
+def account_date(fmt: str) -> Parser:
+    """A parser of NetSuite dates in the account's date format (`M/D/YYYY`, `DD.MM.YYYY`, ...).
+
+    Args:
+        fmt: the account's date preference, in NetSuite's notation.
+    """
+    # strptime's %m and %d accept one or two digits, so M/D and MM/DD share a pattern.
+    pattern = re.sub(r"YYYY|MON|MM|M|DD|D", lambda m: _DATE_TOKENS[m.group()], fmt.upper())
+
+    def parse(value: Any) -> dt.date:
+        if not isinstance(value, str):
+            raise ValueError("expected a date string")
+        return dt.datetime.strptime(value.strip(), pattern).date()
+
+    return parse
+
+
+def ns_timestamp(value: Any) -> dt.datetime:
+    """`YYYY-MM-DD HH24:MI:SS` (our TO_CHAR of NetSuite datetimes), read as UTC."""
+    if not isinstance(value, str):
+        raise ValueError("expected a timestamp string")
+    return dt.datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+
+
+PARSERS: dict[str, Parser] = {
+    "text": as_text,
+    "bigint": as_bigint,
+    "bool": as_bool,
+    "double": as_double,
+    "decimal": as_decimal,
+    "json": as_json,
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """A declared field: its kind and the parser from its wire form."""
+
+    kind: Kind
+    parse: Parser
+
+
+def f(kind: Kind, parse: Parser | None = None) -> Field:
+    """Shorthand for a declared field (the kind's default parser unless given)."""
+    return Field(kind, parse or PARSERS[kind])
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How one vendor object lands: table, key, declared fields and fields to leave out.
+
+    Attributes:
+        table: the raw table name.
+        key: the primary key fields (wire names); a record without them is quarantined.
+        known: declared fields with their kind and parser.
+        drop: wire fields never stored (e.g. Salesforce `attributes`, an embedded list that
+            has a table of its own).
+        flatten: flatten nested objects into `a__b` columns (else store them as JSON).
+    """
+
+    table: str
+    key: tuple[str, ...]
+    known: dict[str, Field] = field(default_factory=dict)
+    drop: frozenset[str] = frozenset()
+    flatten: bool = True
+
+
+def _infer(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, str):
+        return "text"
+    return "json"
+
+
+def _flatten(record: dict[str, Any], spec: TableSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    drop = spec.drop
+    for key, value in record.items():
+        if key in drop:
+            continue
+        if type(value) is dict and spec.flatten:
+            _flatten_into(out, key, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _flatten_into(out: dict[str, Any], prefix: str, obj: dict[str, Any]) -> None:
+    if not obj:
+        return
+    for key, value in obj.items():
+        name = f"{prefix}__{key}"
+        if type(value) is dict:
+            _flatten_into(out, name, value)
+        else:
+            out[name] = value
+
+
+@dataclass
+class TableStats:
+    """What one table saw in one run."""
+
+    rows: int = 0
+    rejected: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    requests: int = 0
+
+
+class RunStats:
+    """Counts per table for the run summary and the progress display."""
+
+    def __init__(self, on_progress: Callable[[str, str, TableStats], None] | None = None) -> None:
+        self.tables: dict[tuple[str, str], TableStats] = {}
+        self.on_progress = on_progress
+
+    def table(self, system: str, table: str) -> TableStats:
+        """The counters of one table (created on first use)."""
+        return self.tables.setdefault((system, table), TableStats())
+
+    def add(
+        self, system: str, table: str, *, rows: int = 0, rejected: int = 0, deleted: int = 0
+    ) -> None:
+        """Count rows and tell the progress display."""
+        stats = self.table(system, table)
+        stats.rows += rows
+        stats.rejected += rejected
+        stats.deleted += deleted
+        if self.on_progress is not None:
+            self.on_progress(system, table, stats)
+
+
+class Batcher:
+    """Turns pages of one object's records into a typed Arrow table plus quarantined rows."""
+
+    def __init__(self, system: str, spec: TableSpec, stats: RunStats | None = None) -> None:
+        self.system = system
+        self.spec = spec
+        self.stats = stats
+        self.kinds: dict[str, str] = {name: fld.kind for name, fld in spec.known.items()}
+        self._seeded = False
+        # column types already in the destination schema, by dlt's normalized column name
+        self._stored: dict[str, str] = {}
+        self._normalize: Callable[[str], str] = str
+
+    def _seed_from_schema(self) -> None:
+        """Types of columns landed by earlier runs, so a type change across runs is caught."""
+        self._seeded = True
+        try:
+            schema = dlt.current.source_schema()
+        except Exception:  # outside an extract (unit use): nothing to seed from
+            return
+        table = schema.tables.get(schema.naming.normalize_table_identifier(self.spec.table))
+        if not table:
+            return
+        self._stored = {
+            name: str(col["data_type"])
+            for name, col in table.get("columns", {}).items()
+            if col.get("data_type")
+        }
+        self._normalize = schema.naming.normalize_path
+
+    def _stored_kind(self, name: str) -> str | None:
+        if not self._stored:
+            return None
+        return self._stored.get(self._normalize(name))
+
+    def convert(self, records: Iterable[dict[str, Any]]) -> tuple[pa.Table | None, pa.Table | None]:
+        """Convert records; returns (typed table or None, quarantine table or None).
+
+        Batches of native JSON values (Stripe's) take a columnar fast path in Arrow's C++
+        converter; any batch it cannot vouch for (a string where a number was declared, a
+        type change, a missing key, vendor strings to parse) goes through the row-by-row
+        path below, which is the reference: both give the same columns and types.
+        """
+        if not self._seeded:
+            self._seed_from_schema()
+        records = records if isinstance(records, list) else list(records)
+        if self.spec.flatten and records:
+            fast = self._fast(records)
+            if fast is not None:
+                if self.stats is not None:
+                    self.stats.add(self.system, self.spec.table, rows=fast.num_rows)
+                return fast, None
+        return self._slow(records)
+
+    def _fast(self, records: list[dict[str, Any]]) -> pa.Table | None:
+        """The batch as a typed Arrow table, or None when only the row path can judge it."""
+        spec = self.spec
+        drop = spec.drop
+        # Dropped fields (big embedded lists) leave the records only while Arrow reads them.
+        saved = [{k: r.pop(k) for k in drop if k in r} for r in records] if drop else []
+        try:
+            table = pa.Table.from_pylist(records)
+            while any(pa.types.is_struct(t) for t in table.schema.types):
+                table = table.flatten()
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+            return None
+        finally:
+            for record, fields_ in zip(records, saved, strict=False):
+                record.update(fields_)
+        kinds = self.kinds
+        arrays: list[pa.Array] = []
+        fields: list[pa.Field] = []
+        new_kinds: dict[str, str] = {}
+        for column, arrow_type in zip(table.columns, table.schema.types, strict=True):
+            name = column._name.replace(".", "__")
+            have = kinds.get(name) or self._stored_kind(name)
+            if pa.types.is_null(arrow_type):
+                if have is None:
+                    continue  # only ever null: nothing to type it by yet
+                target = ARROW_TYPES[have]
+                column = pa.nulls(len(column), target)
+            else:
+                seen = _ARROW_KINDS.get(str(arrow_type))
+                if seen is None and pa.types.is_list(arrow_type):
+                    seen = "json"
+                if seen is None or (have is not None and have != seen):
+                    return None
+                if have is None and seen == "double":
+                    return None  # the row path decides whether ints and floats mix
+                if name in spec.known and spec.known[name].parse not in _NATIVE_PARSERS:
+                    return None
+                if seen == "json":
+                    column = _list_json(column, records, name)
+                target = ARROW_TYPES[seen]
+                if have is None:
+                    new_kinds[name] = seen
+            if name in spec.key and column.null_count:
+                return None
+            arrays.append(column)
+            fields.append(pa.field(name, target, nullable=name not in spec.key))
+        for name in spec.known:
+            if name not in drop and name not in {f.name for f in fields}:
+                arrays.append(pa.nulls(len(records), ARROW_TYPES[kinds[name]]))
+                fields.append(pa.field(name, ARROW_TYPES[kinds[name]]))
+        if any(k not in {f.name for f in fields} for k in spec.key):
+            return None
+        kinds.update(new_kinds)
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+    def _slow(self, records: list[dict[str, Any]]) -> tuple[pa.Table | None, pa.Table | None]:
+        spec = self.spec
+        known = spec.known
+        kinds = self.kinds
+        key = spec.key
+        good: list[dict[str, Any]] = []
+        bad: list[tuple[dict[str, Any], str]] = []
+        for record in records:
+            if type(record) is not dict:
+                bad.append(({"value": record}, "record is not an object"))
+                continue
+            row = _flatten(record, spec)
+            try:
+                for k in key:
+                    if row.get(k) in (None, ""):
+                        raise Reject(f"missing primary key field {k}")
+                for name, value in row.items():
+                    if value is None:
+                        continue
+                    fld = known.get(name)
+                    if fld is not None:
+                        try:
+                            row[name] = fld.parse(value)
+                        except (ValueError, TypeError, OverflowError) as exc:
+                            raise Reject(
+                                f"field {name}: cannot parse {_short(value)} as {fld.kind} ({exc})"
+                            ) from None
+                        continue
+                    seen = _infer(value)
+                    have = kinds.get(name) or self._stored_kind(name)
+                    if have is None:
+                        kinds[name] = seen
+                    elif have != seen:
+                        if have == "double" and seen == "bigint":
+                            row[name] = float(value)
+                        elif have == "json" or (have == "text" and seen == "json"):
+                            pass
+                        else:
+                            raise Reject(
+                                f"field {name} changed type from {have} to {seen}: {_short(value)}"
+                            )
+                        kinds.setdefault(name, have)
+                    else:
+                        kinds.setdefault(name, have)
+                    if seen == "json":
+                        row[name] = as_json(value)
+            except Reject as exc:
+                bad.append((record, str(exc)))
+                continue
+            good.append(row)
+        table = self._to_arrow(good) if good else None
+        quarantine = self._quarantine(bad) if bad else None
+        if self.stats is not None:
+            self.stats.add(self.system, spec.table, rows=len(good), rejected=len(bad))
+        return table, quarantine
+
+    def _to_arrow(self, rows: list[dict[str, Any]]) -> pa.Table:
+        names: dict[str, None] = {}
+        for row in rows:
+            names.update(dict.fromkeys(row))
+        for name in self.spec.known:
+            if name not in self.spec.drop:
+                names.setdefault(name)
+        arrays = []
+        fields = []
+        for name in names:
+            values = [row.get(name) for row in rows]
+            kind = self.kinds.get(name)
+            if kind is None:
+                continue  # only ever null: nothing to type it by yet
+            arrow_type = ARROW_TYPES[kind]
+            arrays.append(pa.array(values, type=arrow_type))
+            # Keys are never null here (checked above); saying so matches dlt's key hints.
+            fields.append(pa.field(name, arrow_type, nullable=name not in self.spec.key))
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+    def _quarantine(self, bad: list[tuple[dict[str, Any], str]]) -> pa.Table:
+        now = dt.datetime.now(dt.UTC)
+        ids, record_ids, reasons, texts = [], [], [], []
+        for record, reason in bad:
+            text = orjson.dumps(record, option=orjson.OPT_SORT_KEYS, default=str).decode()
+            digest = hashlib.sha1(
+                f"{self.system}/{self.spec.table}/{reason}/{text}".encode()
+            ).hexdigest()
+            ids.append(digest)
+            rid = "/".join(str(record.get(k)) for k in self.spec.key if record.get(k) is not None)
+            record_ids.append(rid or None)
+            reasons.append(reason)
+            texts.append(text)
+        n = len(bad)
+        return pa.Table.from_arrays(
+            [
+                pa.array(ids),
+                pa.array([self.system] * n),
+                pa.array([self.spec.table] * n),
+                pa.array(record_ids, type=pa.string()),
+                pa.array(reasons),
+                pa.array(texts),
+                pa.array([now] * n, type=pa.timestamp("us", tz="UTC")),
+            ],
+            schema=_QUARANTINE_SCHEMA,
+        )
+
+
+#: Arrow types the fast path accepts, by the kind they land as.
+_ARROW_KINDS = {"string": "text", "int64": "bigint", "bool": "bool", "double": "double"}
+#: Declared parsers that only check a native JSON type (so Arrow's own typing is the same check).
+_NATIVE_PARSERS: frozenset[Parser] = frozenset({as_text, as_bigint, as_minor_units, as_bool})
+
+
+def _list_json(column: pa.ChunkedArray, records: list[dict[str, Any]], name: str) -> pa.Array:
+    """A list column as JSON text; lists that are all empty (most of Stripe's) without Python."""
+    lengths = pc.list_value_length(column)
+    if not pc.max(lengths).as_py():
+        return pc.if_else(pc.is_null(lengths), pa.scalar(None, pa.string()), "[]")
+    return pa.array(_json_at(records, name), type=pa.string())
+
+
+def _json_at(records: list[dict[str, Any]], name: str) -> list[str | None]:
+    """The JSON text of a (possibly nested) list field of every record, as the row path has it."""
+    path = name.split("__")
+    out: list[str | None] = []
+    for record in records:
+        value: Any = record
+        for part in path:
+            value = value.get(part) if type(value) is dict else None
+            if value is None:
+                break
+        out.append(None if value is None else as_json(value))
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+QUARANTINE_HINTS = dlt.mark.make_hints(
+    table_name=QUARANTINE_TABLE,
+    write_disposition="merge",
+    primary_key="quarantine_id",
+)
+
+
+def emit(
+    table: pa.Table | None, quarantine: pa.Table | None, *, table_name: str | None = None
+) -> Iterable[Any]:
+    """What a resource yields for one converted batch: its rows, then its quarantined rows."""
+    if table is not None and table.num_rows:
+        yield table if table_name is None else dlt.mark.with_table_name(table, table_name)
+    if quarantine is not None and quarantine.num_rows:
+        yield dlt.mark.with_hints(quarantine, QUARANTINE_HINTS, create_table_variant=True)
+
+
+class Timer:
+    """Accumulates the wall time a resource spends producing its rows (not waiting on dlt)."""
+
+    def __init__(self, stats: TableStats | None) -> None:
+        self.stats = stats
+        self._start = 0.0
+
+    def __enter__(self) -> Timer:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stats is not None:
+            self.stats.seconds += time.perf_counter() - self._start

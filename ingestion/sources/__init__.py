@@ -1,0 +1,1 @@
+"""dlt sources of closeloop: one package per source system."""

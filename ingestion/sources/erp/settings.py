@@ -1,0 +1,106 @@
+"""Constants of the ERP (NetSuite SuiteQL) source: tables, keys, cursors and field types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ingestion.edge import Kind
+
+#: SuiteQL's page size: default and maximum of `limit`.
+PAGE_LIMIT = 1000
+#: NetSuite refuses to page one query past this many rows; the source restarts from its cursor.
+MAX_ROWS_PER_QUERY = 100_000
+#: The account's date preference (Setup > Company > General Preferences), in NetSuite notation.
+DEFAULT_DATE_FORMAT = "M/D/YYYY"
+#: How our cursor queries render and read datetimes (TO_CHAR / TO_TIMESTAMP format).
+TIMESTAMP_FORMAT = "YYYY-MM-DD HH24:MI:SS"
+#: Transaction types landed: invoices, payments, credit memos.
+TRANSACTION_TYPES = ("CustInvc", "CustPymt", "CustCred")
+
+
+@dataclass(frozen=True)
+class ErpTable:
+    """One SuiteQL table as the source reads it.
+
+    Attributes:
+        key: primary key columns.
+        cursor: the last-modified datetime column the run is incremental on.
+        fields: declared columns and their kinds (others land as text).
+        where: extra filter (SuiteQL over alias `t`).
+        join: extra FROM clause (e.g. lines joined to their transaction as `h`).
+    """
+
+    key: tuple[str, ...]
+    cursor: str
+    fields: dict[str, Kind] = field(default_factory=dict)
+    where: str = ""
+    join: str = ""
+
+
+_TYPES = ", ".join(f"'{t}'" for t in TRANSACTION_TYPES)
+
+TABLES: dict[str, ErpTable] = {
+    "subsidiary": ErpTable(
+        ("id",),
+        "lastmodifieddate",
+        {"id": "bigint", "currency": "bigint", "parent": "bigint", "iselimination": "bool",
+         "isinactive": "bool", "lastmodifieddate": "timestamp"},
+    ),
+    "currency": ErpTable(
+        ("id",),
+        "lastmodifieddate",
+        {"id": "bigint", "currencyprecision": "bigint", "isbasecurrency": "bool",
+         "isinactive": "bool", "lastmodifieddate": "timestamp"},
+    ),
+    "currencyrate": ErpTable(
+        ("id",),
+        "lastmodifieddate",
+        {"id": "bigint", "basecurrency": "bigint", "transactioncurrency": "bigint",
+         "exchangerate": "decimal", "effectivedate": "date", "lastmodifieddate": "timestamp"},
+    ),
+    "accountingperiod": ErpTable(
+        ("id",),
+        "lastmodifieddate",
+        {"id": "bigint", "startdate": "date", "enddate": "date", "isquarter": "bool",
+         "isyear": "bool", "isadjust": "bool", "isposting": "bool", "closed": "bool",
+         "arlocked": "bool", "lastmodifieddate": "timestamp"},
+    ),
+    "customer": ErpTable(
+        ("id",),
+        "lastmodifieddate",
+        {"id": "bigint", "subsidiary": "bigint", "currency": "bigint", "terms": "bigint",
+         "isinactive": "bool", "datecreated": "timestamp", "lastmodifieddate": "timestamp"},
+    ),
+    "item": ErpTable(
+        ("id",),
+        "lastmodifieddate",
+        {"id": "bigint", "isinactive": "bool", "lastmodifieddate": "timestamp"},
+    ),
+    "transaction": ErpTable(
+        ("id",),
+        "lastmodifieddate",
+        {"id": "bigint", "trandate": "date", "duedate": "date", "entity": "bigint",
+         "currency": "bigint", "exchangerate": "decimal", "foreigntotal": "decimal",
+         "foreignamountunpaid": "decimal", "postingperiod": "bigint", "voided": "bool",
+         "createddate": "timestamp", "lastmodifieddate": "timestamp"},
+        where=f"t.type IN ({_TYPES})",
+    ),
+    "transactionline": ErpTable(
+        ("uniquekey",),
+        "linelastmodifieddate",
+        {"uniquekey": "bigint", "id": "bigint", "transaction": "bigint",
+         "linesequencenumber": "bigint", "mainline": "bool", "taxline": "bool", "item": "bigint",
+         "quantity": "decimal", "rate": "decimal", "foreignamount": "decimal",
+         "netamount": "decimal", "subsidiary": "bigint", "entity": "bigint",
+         "custcol_cl_service_start": "date", "custcol_cl_service_end": "date",
+         "linelastmodifieddate": "timestamp"},
+        where=f"h.type IN ({_TYPES})",
+        join="JOIN transaction h ON h.id = t.transaction",
+    ),
+    "previoustransactionlink": ErpTable(
+        ("previousdoc", "nextdoc"),
+        "lastmodifieddate",
+        {"previousdoc": "bigint", "nextdoc": "bigint", "foreignamount": "decimal",
+         "lastmodifieddate": "timestamp"},
+    ),
+}  # fmt: skip

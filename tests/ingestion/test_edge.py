@@ -1,0 +1,90 @@
+"""The edge conversions: vendor strings to types, flattening, type changes, quarantine rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from ingestion.edge import (
+    Batcher,
+    RunStats,
+    TableSpec,
+    account_date,
+    as_bool,
+    as_decimal,
+    as_minor_units,
+    f,
+    sf_datetime,
+)
+
+
+def test_vendor_values_parse_into_types() -> None:
+    assert sf_datetime("2025-09-15T16:20:00.000+0000") == dt.datetime(
+        2025, 9, 15, 16, 20, tzinfo=dt.UTC
+    )
+    assert sf_datetime("2025-09-15T18:20:00.000+0200") == dt.datetime(
+        2025, 9, 15, 16, 20, tzinfo=dt.UTC
+    )
+    assert account_date("M/D/YYYY")("1/5/2025") == dt.date(2025, 1, 5)
+    assert account_date("DD.MM.YYYY")("05.01.2025") == dt.date(2025, 1, 5)
+    assert (as_bool("T"), as_bool("F"), as_bool(True)) == (True, False, True)
+    assert as_decimal("1234.56") == Decimal("1234.56")
+    assert as_decimal(0.1) == Decimal("0.1")  # a JSON float through its shortest repr
+    assert as_minor_units(335000) == 335000  # JPY: no minor unit, still an integer
+
+
+@pytest.mark.parametrize(
+    ("parser", "value"),
+    [
+        (as_minor_units, "12.50"),
+        (as_minor_units, 12.5),
+        (as_decimal, "12,50"),
+        (as_decimal, "0.0000000001"),
+        (as_bool, "Y"),
+        (account_date("M/D/YYYY"), "2025-01-05"),
+    ],
+)
+def test_bad_values_are_refused(parser: object, value: object) -> None:
+    with pytest.raises(ValueError):
+        parser(value)  # type: ignore[operator]
+
+
+def test_batcher_flattens_types_and_quarantines() -> None:
+    spec = TableSpec(
+        "things", ("id",), {"id": f("text"), "amount": f("bigint")}, frozenset({"skip"})
+    )
+    stats = RunStats()
+    batcher = Batcher("test", spec, stats)
+    table, quarantine = batcher.convert(
+        [
+            {"id": "a", "amount": 5, "meta": {"k": "v", "n": {"x": 1}}, "tags": [1], "skip": 1},
+            {"id": "b", "amount": "5x"},
+            {"amount": 1},
+            {"id": "c", "amount": None, "extra": 1},
+            {"id": "d", "extra": "one"},
+        ]
+    )
+    assert table is not None and quarantine is not None
+    assert table.column_names == ["id", "amount", "meta__k", "meta__n__x", "tags", "extra"]
+    assert table.column("id").to_pylist() == ["a", "c"]
+    assert table.schema.field("amount").type == pa.int64()
+    assert table.column("tags").to_pylist() == ["[1]", None]
+    reasons = dict(
+        zip(
+            quarantine.column("record_id").to_pylist(),
+            quarantine.column("reason").to_pylist(),
+            strict=True,
+        )
+    )
+    assert reasons["b"].startswith("field amount: cannot parse '5x' as bigint")
+    assert reasons[None] == "missing primary key field id"
+    assert reasons["d"] == "field extra changed type from bigint to text: 'one'"
+    counters = stats.table("test", "things")
+    assert (counters.rows, counters.rejected) == (2, 3)
+    # quarantine ids are stable: the same bad record twice is one row after a merge
+    _, again = Batcher("test", spec).convert([{"id": "b", "amount": "5x"}])
+    assert again is not None
+    assert again.column("quarantine_id")[0] == quarantine.column("quarantine_id")[0]
