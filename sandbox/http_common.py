@@ -323,7 +323,11 @@ class SandboxMiddleware:
         await self.app(scope, receive, send)
 
     async def _drop(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the request, then cut the connection half way through the response body."""
+        """Run the request, then cut the connection half way through the response body.
+
+        The request is applied (a write commits): what is lost is the answer, which is the
+        case an exactly-once client must handle by checking before it retries.
+        """
         started: dict[str, Any] = {}
 
         async def cut(message: Message) -> None:
@@ -335,7 +339,11 @@ class SandboxMiddleware:
                 (k, v) for k, v in started.get("headers", []) if k.lower() != b"content-length"
             ]
             headers.append((b"content-length", str(max(len(body), 2)).encode()))
-            await send({**started, "headers": headers})
+            # A 204 cannot announce a body, and a client that got the whole status line of a
+            # bodiless answer has its answer: announce 200 with a body that never comes, so a
+            # committed write loses its answer, as when a connection drops before the reply.
+            status = 200 if started.get("status") in (204, 304) else started.get("status")
+            await send({**started, "status": status, "headers": headers})
             await send(
                 {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
             )

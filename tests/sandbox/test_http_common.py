@@ -136,3 +136,24 @@ def test_fault_spec_parsing(spec: str, expected: FaultConfig) -> None:
 def test_bad_fault_spec_is_a_clear_error(spec: str) -> None:
     with pytest.raises(ValueError):
         FaultConfig.parse(spec)
+
+
+def test_dropped_write_is_applied_but_its_answer_is_lost() -> None:
+    """A bodiless 204 must not survive a drop: the client cannot know whether it landed."""
+    from starlette.responses import Response
+
+    applied: list[int] = []
+
+    async def write(request: Request) -> Response:
+        applied.append(1)
+        return Response(status_code=204, headers={"Location": "/record/1"})
+
+    app = wrap(
+        Starlette(routes=[Route("/w", write, methods=["POST"])]),
+        system="erp",
+        token=TOKEN,
+        faults=FaultConfig(rate=1.0, kinds=("drop",)),
+    )
+    with serve(app) as url, pytest.raises(httpx.TransportError):
+        httpx.post(f"{url}/w", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert applied == [1]
