@@ -379,5 +379,190 @@ def ingest(
         )
 
 
+# --------------------------------------------------------------------------------------
+# writeback: governed corrections to the ERP (reverse_etl)
+# --------------------------------------------------------------------------------------
+
+writeback_app = typer.Typer(
+    help="Governed corrections back to the ERP: plan, approve, apply, verify.",
+    no_args_is_help=True,
+)
+app.add_typer(writeback_app, name="writeback")
+
+PolicyOption = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Policy file (default: reverse_etl/policy.yml)."),
+]
+
+
+def _writeback_policy(path: Path | None) -> Any:
+    from reverse_etl.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        console.print(f"[red]invalid policy:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _locked(exc: Exception) -> None:
+    console.print(
+        f"[red]error:[/red] the warehouse is busy (another closeloop step holds it): {exc}"
+    )
+    raise typer.Exit(1) from None
+
+
+@writeback_app.command("plan")
+def writeback_plan(
+    policy: PolicyOption = None,
+    show: Annotated[int, typer.Option(help="Rows of the plan to print (0: all).")] = 50,
+) -> None:
+    """Read erp_corrections, check each against the policy and the live ERP; store the plan.
+
+    A dry run: nothing is written to the ERP (that is `apply`).
+    """
+    import duckdb
+
+    from reverse_etl.client import ErpError
+    from reverse_etl.corrections import ContractError
+    from reverse_etl.runner import run_plan
+
+    pol = _writeback_policy(policy)
+    try:
+        run_id, items, counts = run_plan(_settings(), pol)
+    except ContractError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except ErpError as exc:
+        console.print(f"[red]error:[/red] the ERP refused the plan's reads: {exc}")
+        raise typer.Exit(1) from None
+    except duckdb.IOException as exc:
+        _locked(exc)
+    table = Table(title=f"write-back plan {run_id} (dry run: nothing written)")
+    for column in ("correction", "exception type", "record", "decision", "reason"):
+        table.add_column(column)
+    styles = {"apply": "green", "skip": "dim", "approval": "yellow", "refused": "red"}
+    for item in items[: show or None]:
+        target = item.erp_id or item.external_id or ""
+        table.add_row(
+            item.correction_id,
+            item.exception_type,
+            f"{item.record_type} {target}",
+            f"[{styles.get(item.decision, '')}]{item.decision}[/]",
+            item.reason,
+        )
+    out.print(table)
+    if show and len(items) > show:
+        out.print(f"... {len(items) - show} more (--show 0 prints all)")
+    decided = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    out.print(f"plan stored in the ledger ({decided}); `closeloop writeback apply` writes it")
+
+
+@writeback_app.command("approve")
+def writeback_approve(
+    ids: Annotated[list[str] | None, typer.Argument(help="Correction ids to approve.")] = None,
+    all_of_type: Annotated[
+        str | None, typer.Option("--all-of-type", help="Approve every one of this exception type.")
+    ] = None,
+    approver: Annotated[
+        str | None,
+        typer.Option(envvar="CLOSELOOP_APPROVER", help="Who approves (or CLOSELOOP_APPROVER)."),
+    ] = None,
+    policy: PolicyOption = None,
+) -> None:
+    """Approve planned corrections that need approval; who and when go to the ledger."""
+    import duckdb
+
+    from reverse_etl.runner import run_approve
+
+    if bool(ids) == bool(all_of_type):
+        console.print("[red]error:[/red] give correction ids or --all-of-type, not both")
+        raise typer.Exit(2)
+    if not approver or not approver.strip():
+        console.print("[red]error:[/red] no approver: pass --approver or set CLOSELOOP_APPROVER")
+        raise typer.Exit(2)
+    pol = _writeback_policy(policy)
+    try:
+        approved, problems = run_approve(_settings(), pol, approver.strip(), ids, all_of_type)
+    except duckdb.IOException as exc:
+        _locked(exc)
+    for problem in problems:
+        console.print(f"[yellow]not approved:[/yellow] {problem}")
+    out.print(f"{len(approved)} correction(s) approved by {approver.strip()}")
+    if problems:
+        raise typer.Exit(1)
+
+
+@writeback_app.command("apply")
+def writeback_apply(
+    policy: PolicyOption = None,
+    max_rows: Annotated[
+        int | None, typer.Option(help="Write at most this many (below the policy's limit).")
+    ] = None,
+) -> None:
+    """Write the approved and auto-approved corrections to the ERP, each exactly once."""
+    import duckdb
+
+    from reverse_etl.runner import run_apply
+
+    pol = _writeback_policy(policy)
+    try:
+        result = run_apply(_settings(), pol, max_rows=max_rows)
+    except duckdb.IOException as exc:
+        _locked(exc)
+    table = Table(title=f"write-back apply {result.run_id}")
+    table.add_column("outcome")
+    table.add_column("corrections", justify="right")
+    for key, value in result.as_dict().items():
+        if key not in ("stopped",):
+            table.add_row(key, str(value))
+    out.print(table)
+    for error in result.errors[:20]:
+        console.print(f"[yellow]{error}[/yellow]")
+    if result.stopped:
+        console.print(f"[red]stopped:[/red] {result.stopped}")
+        raise typer.Exit(1)
+
+
+@writeback_app.command("verify")
+def writeback_verify(policy: PolicyOption = None) -> None:
+    """After `ingest erp` and `transform`: mark applied corrections verified or escalated."""
+    import duckdb
+
+    from reverse_etl.corrections import ContractError
+    from reverse_etl.runner import run_verify
+
+    pol = _writeback_policy(policy)
+    try:
+        result = run_verify(_settings(), pol)
+    except ContractError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except duckdb.IOException as exc:
+        _locked(exc)
+    out.print(
+        f"{len(result.verified)} verified, {len(result.escalated)} escalated (still open), "
+        f"{result.awaiting_approval} awaiting approval"
+    )
+    for cid in result.escalated[:50]:
+        console.print(f"[yellow]escalated:[/yellow] {cid}")
+
+
+@writeback_app.command("status")
+def writeback_status() -> None:
+    """Corrections in the ledger by status."""
+    import duckdb
+
+    from reverse_etl.ledger import Ledger
+
+    try:
+        with Ledger(_settings().duckdb_path) as ledger:
+            summary = ledger.summary()
+    except duckdb.IOException as exc:
+        _locked(exc)
+    for status, n in summary.items():
+        out.print(f"{status:<20} {n:>8,}")
+
+
 if __name__ == "__main__":
     app()

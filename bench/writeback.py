@@ -1,0 +1,225 @@
+"""Write-back benchmark (`make bench`): corrections applied per second with the ERP's rate limit on.
+
+The ceiling is the ERP's configured request rate (the sandbox's `rps_limit`, NetSuite's
+governance limit): an apply can never beat one write per allowed request, so the figure is
+reported as corrections/s against that rate, as a ratio (1.0 = every allowed request was a
+landed correction). The plan is made with the limit off (it is not what is measured), then the
+limit is switched on at runtime (`PUT /_sandbox/faults`) and `apply` runs with its client
+throttled to the same rate, as production would be configured.
+
+The corrections are the auto-applicable updates among the sandbox's injected discrepancies
+(customer names, invoices paid but left open, amounts in open periods), built from the ground
+truth the way the dbt model builds them from `recon_exceptions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from closeloop.settings import SANDBOX_DEFAULT_TOKENS, disable_telemetry
+from reverse_etl.apply import apply_plan
+from reverse_etl.client import RecordClient, RetryPolicy
+from reverse_etl.corrections import Correction
+from reverse_etl.ledger import Ledger
+from reverse_etl.plan import APPLY, Planner
+from reverse_etl.policy import load_policy
+from sandbox.schema import SandboxPaths
+
+disable_telemetry()
+log = logging.getLogger(__name__)
+
+SCALE = "medium"
+SEED = 42
+#: The ERP's configured request rate for the run (requests per second).
+RPS_LIMIT = 50.0
+#: The client is configured this far under the ERP's limit, as production integrations are:
+#: at exactly the limit, scheduling jitter pushes a request over now and then and the 429's
+#: `Retry-After` stalls the whole integration for a second.
+HEADROOM = 0.95
+#: Most corrections applied (keeps the run near half a minute at the default rate).
+MAX_CORRECTIONS = 1500
+
+
+@contextmanager
+def _serve_erp(home: Path) -> Iterator[str]:
+    """Serve the sandbox in a child process (its own core, like a vendor); yield the ERP URL."""
+    env = {**os.environ, "CLOSELOOP_HOME": str(home)}
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "closeloop.cli", "sandbox", "serve",
+            "--crm-port", "0", "--billing-port", "0", "--erp-port", "0",
+        ],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            match = re.match(r"^erp\s+(https?://\S+)", line.strip())
+            url = match.group(1) if match else None
+        if url is None:
+            raise SystemExit("the sandbox did not start")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _set_limit(url: str, rps: float) -> None:
+    token = SANDBOX_DEFAULT_TOKENS["erp"]
+    r = httpx.put(
+        f"{url}/_sandbox/faults",
+        json={"rps_limit": rps, "retry_after": 1},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    r.raise_for_status()
+
+
+def corrections_from_truth(root: Path) -> list[Correction]:
+    """Auto-applicable update corrections for the sandbox's injected discrepancies."""
+    erp = sqlite3.connect(root / "erp.sqlite")
+    closed = {
+        r[0]
+        for r in erp.execute(
+            'select t.id from "transaction" t join accountingperiod p on p.id = t.postingperiod '
+            "where p.closed = 'T'"
+        )
+    }
+    erp.close()
+    out: list[Correction] = []
+    for line in (root / "ground_truth.jsonl").read_text().splitlines():
+        t = json.loads(line)
+        etype, erp_id = t["exception_type"], t["erp_id"]
+        base: dict[str, Any] = {
+            "correction_id": f"corr-{t['id']}",
+            "exception_id": t["id"],
+            "exception_type": etype,
+            "erp_id": erp_id,
+            "current_value": t["wrong_value"],
+            "desired_value": t["correct_value"],
+            "action": "update",
+        }
+        if etype == "customer_attribute_mismatch":
+            out.append(Correction(**base, record_type="customer", field="companyname"))
+        elif etype == "invoice_status_mismatch" and t["correct_value"] == "B":
+            out.append(Correction(**base, record_type="invoice", field="status"))
+        elif etype == "invoice_amount_mismatch" and int(erp_id) not in closed:
+            out.append(Correction(**base, record_type="invoice", field="foreigntotal"))
+        elif etype == "payment_amount_mismatch" and int(erp_id) not in closed:
+            out.append(Correction(**base, record_type="customerpayment", field="foreigntotal"))
+    return out
+
+
+def _sandbox_copy(home: Path, work: Path) -> Path:
+    """A private copy of the `medium` sandbox under `home` (generated there if absent)."""
+    source = SandboxPaths.under(home)
+    manifest = source.root / "manifest.json"
+    if not (source.exists() and json.loads(manifest.read_text()).get("scale") == SCALE):
+        from sandbox.generator import generate
+
+        log.info("generating a %s sandbox under %s", SCALE, home)
+        generate(source, seed=SEED, scale=SCALE)
+    target = work / "home"
+    shutil.copytree(source.root, target / "sandbox", ignore=shutil.ignore_patterns("tls"))
+    return target
+
+
+def bench_writeback(
+    home: Path,
+    rps_limit: float = RPS_LIMIT,
+    max_corrections: int = MAX_CORRECTIONS,
+    headroom: float = HEADROOM,
+) -> dict[str, Any]:
+    """Corrections/s of `apply` against the ERP's rate limit, at `medium` scale.
+
+    Args:
+        home: a CLOSELOOP_HOME holding (or to hold) the `medium` sandbox; it is copied, never
+            written to.
+        rps_limit: the ERP's request rate limit (the ceiling).
+        max_corrections: most corrections to apply.
+        headroom: the client's configured rate as a share of the limit.
+
+    Returns:
+        Figures: corrections applied, seconds, corrections/s, the limit and their ratio.
+    """
+    with tempfile.TemporaryDirectory(prefix="closeloop-bench-wb-") as tmp:
+        work = _sandbox_copy(home, Path(tmp))
+        corrections = corrections_from_truth(work / "sandbox")
+        policy = dataclasses.replace(
+            load_policy(),
+            requests_per_second=rps_limit * headroom,
+            max_rows_per_run=max_corrections,
+        )
+        with _serve_erp(work) as url:
+            retry = RetryPolicy(policy.max_attempts, policy.backoff_seconds, 2.0)
+            fast = RecordClient(url, SANDBOX_DEFAULT_TOKENS["erp"], 10_000.0, retry)
+            started = time.perf_counter()
+            items = Planner(fast, policy).plan(corrections)
+            plan_seconds = time.perf_counter() - started
+            fast.close()
+            ready = [i for i in items if i.decision == APPLY][:max_corrections]
+            with Ledger(Path(tmp) / "warehouse.duckdb") as ledger:
+                ledger.store_plan(ready, "bench")
+                _set_limit(url, rps_limit)
+                client = RecordClient(
+                    url, SANDBOX_DEFAULT_TOKENS["erp"], policy.requests_per_second, retry
+                )
+                result = apply_plan(ledger, client, policy)
+                client.close()
+        applied = result.applied + result.already_landed
+        rate = applied / result.seconds if result.seconds else 0.0
+        return {
+            "scale": SCALE,
+            "corrections_planned": len(items),
+            "plan_seconds": round(plan_seconds, 2),
+            "corrections_applied": applied,
+            "apply_seconds": round(result.seconds, 2),
+            "requests": result.requests,
+            "corrections_per_s": round(rate, 2),
+            "erp_rps_limit": rps_limit,
+            "client_rps": policy.requests_per_second,
+            "ratio_to_limit": round(rate / rps_limit, 3),
+            "failed": result.failed + result.rejected,
+        }
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.writeback [HOME]`: run the benchmark and print its figures."""
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("httpx", "httpcore"):  # one line per request would drown the figures
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    home = Path(args[0]) if args else Path(os.environ.get("CLOSELOOP_HOME", ".closeloop"))
+    figures = bench_writeback(home.resolve())
+    print(json.dumps(figures, indent=2))
+    print(
+        f"write-back: {figures['corrections_per_s']} corrections/s with the ERP limited to "
+        f"{figures['erp_rps_limit']:g} requests/s: ratio {figures['ratio_to_limit']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,671 @@
+"""Plan: check each correction against the policy and the ERP's live record, decide what to do.
+
+Every correction gets one decision with a reason: `apply` (policy allows it automatically),
+`skip` (the ERP already holds the desired state), `approval` (allowed, but a person must approve
+it first) or `refused` (the policy forbids it; nothing will ever be written for it). A
+correction refused because its transaction sits in a closed accounting period may bring a
+proposed adjusting document (a credit memo, an invoice or payment in an open period) as a
+second plan item that needs approval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from reverse_etl.client import RECORD_PREFIX, ErpResponse, RecordClient, dumps
+from reverse_etl.corrections import Correction
+from reverse_etl.policy import Policy
+
+log = logging.getLogger(__name__)
+
+APPLY, SKIP, APPROVAL, REFUSED = "apply", "skip", "approval", "refused"
+#: Apply order: customers before the transactions that reference them, invoices before the
+#: payments and credits applied to them.
+PHASES = {"customer": 0, "invoice": 1, "creditmemo": 2, "customerpayment": 2}
+#: Fields a closed posting period freezes (NetSuite: amounts, lines, date, currency, customer).
+FINANCIAL_FIELDS = frozenset(
+    {"entity", "customer", "tranDate", "currency", "exchangeRate", "postingPeriod", "item",
+     "apply", "payment"}
+)  # fmt: skip
+#: Correction `field` spellings (SuiteQL columns, lower case) -> record API fields per type.
+FIELD_ALIASES: dict[str, dict[str, str]] = {
+    "customer": {
+        "companyname": "companyName",
+        "entityid": "entityId",
+        "email": "email",
+        "externalid": "externalId",
+        "custentity_cl_tax_id": "custentity_cl_tax_id",
+        "isinactive": "isInactive",
+    },
+    "invoice": {
+        "foreigntotal": "item",
+        "total": "item",
+        "amount": "item",
+        "currency": "currency",
+        "status": "status",
+        "memo": "memo",
+        "duedate": "dueDate",
+        "otherrefnum": "otherRefNum",
+        "externalid": "externalId",
+        "trandate": "tranDate",
+    },
+    "customerpayment": {
+        "foreigntotal": "payment",
+        "total": "payment",
+        "payment": "payment",
+        "memo": "memo",
+        "otherrefnum": "otherRefNum",
+        "externalid": "externalId",
+    },
+    "creditmemo": {"memo": "memo", "otherrefnum": "otherRefNum", "externalid": "externalId"},
+}
+
+
+@dataclass
+class Check:
+    """One way to tell a correction is in the ERP: a record exists, is gone, or has values."""
+
+    kind: str  # exists | absent | equals
+    record_type: str
+    ref: str  # internal id or eid:<externalId>
+    fields: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclass
+class PlanItem:
+    """The decision for one correction and, when it is to be written, the exact request."""
+
+    correction_id: str
+    exception_id: str
+    exception_type: str
+    record_type: str
+    action: str
+    decision: str
+    reason: str
+    erp_id: str | None = None
+    external_id: str | None = None
+    field: str | None = None
+    current_value: str | None = None
+    desired_value: str | None = None
+    amount_delta_usd: Decimal | None = None
+    method: str | None = None
+    path: str | None = None
+    body: Any = None
+    if_match: str | None = None
+    idempotency_key: str | None = None
+    checks: list[Check] = dataclasses.field(default_factory=list)
+    before: dict[str, Any] | None = None
+    parent_id: str | None = None
+
+    @property
+    def phase(self) -> int:
+        """Apply order of the record type written (customers first)."""
+        written = self.path.split("/")[5] if self.path and self.path.count("/") >= 5 else ""
+        return PHASES.get(written, PHASES.get(self.record_type, 3))
+
+    @property
+    def fingerprint(self) -> str:
+        """What an approval is for: the exact write (a re-plan that changes it needs a new one)."""
+        text = f"{self.method}|{self.path}|{dumps(self.body)}"
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (for printing and the ledger)."""
+        return asdict(self)
+
+
+def idempotency_key(
+    correction_id: str, method: str, path: str, body: Any, version: str | None
+) -> str:
+    """A key derived from the correction and its target (record and version), stable across
+    retries and restarts of the same plan, different for a re-planned write."""
+    text = f"{correction_id}|{method}|{path}|{dumps(body)}|{version or ''}"
+    return "cl-" + hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+#: Prefix of a version token read from `lastModifiedDate` (an ERP that sends no ETag).
+MODIFIED_PREFIX = "lastModifiedDate="
+
+
+def version_of(live: ErpResponse) -> str | None:
+    """The record version for compare-and-set: its ETag, or (NetSuite itself sends none) its
+    `lastModifiedDate`, which apply compares in a read just before the write."""
+    if live.etag:
+        return live.etag
+    modified = live.body.get("lastModifiedDate") if isinstance(live.body, dict) else None
+    return f"{MODIFIED_PREFIX}{modified}" if modified else None
+
+
+def get_path(record: dict[str, Any], path: str) -> Any:
+    """`status.id` of a record (None when any step is missing)."""
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def same_value(live: Any, wanted: Any) -> bool:
+    """Equal as numbers when both are numbers (`1100.0` = `1100.00`), else as text."""
+    a, b = _dec(live), _dec(wanted)
+    if a is not None and b is not None:
+        return a == b
+    if isinstance(live, bool):
+        live = "T" if live else "F"
+    return live is not None and str(live) == str(wanted)
+
+
+def record_matches(record: dict[str, Any], fields: dict[str, str]) -> bool:
+    """Whether every `path: value` of `fields` holds in the record."""
+    return all(same_value(get_path(record, p), v) for p, v in fields.items())
+
+
+def checks_hold(client: RecordClient, checks: list[Check]) -> bool:
+    """Ask the ERP whether any of the checks holds (the correction is in place)."""
+    for check in checks:
+        resp = client.get(check.record_type, check.ref)
+        if check.kind == "absent" and resp is None:
+            return True
+        if check.kind == "exists" and resp is not None:
+            return True
+        if (
+            check.kind == "equals"
+            and resp is not None
+            and isinstance(resp.body, dict)
+            and record_matches(resp.body, check.fields)
+        ):
+            return True
+    return False
+
+
+@dataclass
+class _Period:
+    name: str
+    month: str  # YYYY-MM
+    closed_in_erp: bool
+
+
+@dataclass
+class PlanContext:
+    """What planning reads from the ERP once: accounting periods and currency ids."""
+
+    periods: dict[str, _Period]
+    currencies: dict[str, str]  # ISO code -> internal id
+
+    @classmethod
+    def load(cls, client: RecordClient) -> PlanContext:
+        """Read the periods and currencies through SuiteQL."""
+        periods: dict[str, _Period] = {}
+        for row in client.suiteql(
+            "select id, periodname, startdate, closed from accountingperiod "
+            "where isyear = 'F' and isquarter = 'F'"
+        ):
+            month, _, year = str(row.get("startdate", "")).partition("/")
+            year = year.partition("/")[2]
+            ym = f"{year}-{int(month):02d}" if month.isdigit() and year.isdigit() else ""
+            periods[str(row["id"])] = _Period(
+                str(row.get("periodname", row["id"])), ym, row.get("closed") == "T"
+            )
+        currencies = {
+            str(row["symbol"]).upper(): str(row["id"])
+            for row in client.suiteql("select id, symbol from currency")
+            if row.get("symbol")
+        }
+        return cls(periods, currencies)
+
+    def closed(self, policy: Policy, period_id: str | None) -> str | None:
+        """The period's name when policy or ERP says it is closed, else None."""
+        if period_id is None:
+            return None
+        period = self.periods.get(str(period_id))
+        if period is None:
+            return None
+        if (policy.closed_from_erp and period.closed_in_erp) or policy.month_closed(period.month):
+            return period.name
+        return None
+
+    def period_of_day(self, day: str) -> str | None:
+        """The posting period id of a `YYYY-MM-DD` date."""
+        month = day[:7]
+        return next((pid for pid, p in self.periods.items() if p.month == month), None)
+
+
+class Planner:
+    """Turns corrections into plan items against the live ERP (one GET per correction)."""
+
+    def __init__(self, client: RecordClient, policy: Policy, context: PlanContext | None = None):
+        self.client = client
+        self.policy = policy
+        self.ctx = context or PlanContext.load(client)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _item(self, c: Correction, decision: str, reason: str, **kw: Any) -> PlanItem:
+        return PlanItem(
+            correction_id=c.correction_id,
+            exception_id=c.exception_id,
+            exception_type=c.exception_type,
+            record_type=c.record_type,
+            action=c.action,
+            decision=decision,
+            reason=reason,
+            erp_id=c.erp_id,
+            external_id=c.external_id,
+            field=c.field,
+            current_value=c.current_value,
+            desired_value=c.desired_value,
+            amount_delta_usd=c.amount_delta_usd,
+            **kw,
+        )
+
+    def _writable(self, record_type: str, action: str, fields: set[str]) -> str | None:
+        """Why the policy forbids this write, or None when it allows it."""
+        rule = self.policy.record_types.get(record_type)
+        if rule is None:
+            return f"policy: record type '{record_type}' may not be written"
+        if action not in rule.actions:
+            return f"policy: action '{action}' is not allowed on '{record_type}'"
+        outside = sorted(fields - rule.fields - {"externalId"})
+        if outside:
+            return f"policy: field(s) {', '.join(outside)} of '{record_type}' may not be written"
+        return None
+
+    def _gate(self, c: Correction, item: PlanItem) -> PlanItem:
+        """Auto or approval, by exception type, the model's flag and the amount limit."""
+        delta = abs(c.amount_delta_usd) if c.amount_delta_usd is not None else Decimal(0)
+        mode = self.policy.mode_for(c.exception_type)
+        why = []
+        if mode == "approval":
+            why.append(f"policy: {c.exception_type} needs approval")
+        if c.requires_approval:
+            why.append("erp_corrections flags it for approval")
+        if delta > self.policy.max_auto_amount_delta_usd:
+            why.append(
+                f"amount delta {delta} USD is over the automatic limit "
+                f"{self.policy.max_auto_amount_delta_usd} USD"
+            )
+        if why:
+            item.decision, item.reason = APPROVAL, "; ".join(why)
+        return item
+
+    def _request(self, item: PlanItem, method: str, path: str, body: Any, etag: str | None) -> None:
+        item.method, item.path, item.body, item.if_match = method, path, body, etag
+        item.idempotency_key = idempotency_key(item.correction_id, method, path, body, etag)
+
+    # -- the decision -----------------------------------------------------------------------
+
+    def plan(self, corrections: list[Correction]) -> list[PlanItem]:
+        """Plan every correction (adjusting-document proposals follow their parent)."""
+        items: list[PlanItem] = []
+        for c in corrections:
+            items.extend(self.plan_one(c))
+        return items
+
+    def plan_one(self, c: Correction) -> list[PlanItem]:
+        """Plan one correction: one item, plus an adjusting document when one is proposed."""
+        if c.record_type not in FIELD_ALIASES:
+            return [self._item(c, REFUSED, f"unknown record type '{c.record_type}'")]
+        if self.policy.mode_for(c.exception_type) == "never":
+            return [self._item(c, REFUSED, f"policy: {c.exception_type} is never written back")]
+        delta = abs(c.amount_delta_usd) if c.amount_delta_usd is not None else Decimal(0)
+        if delta > self.policy.max_amount_delta_usd:
+            return [
+                self._item(
+                    c,
+                    REFUSED,
+                    f"amount delta {delta} USD is over the policy limit "
+                    f"{self.policy.max_amount_delta_usd} USD",
+                )
+            ]
+        action = c.action
+        if c.record_type == "invoice" and action == "update" and _status_target(c) == "V":
+            action = "transform"  # a voided billing invoice is closed by a credit memo
+        handler = {
+            "create": self._create,
+            "update": self._update,
+            "delete": self._delete,
+            "transform": self._transform,
+        }.get(action)
+        if handler is None:
+            return [self._item(c, REFUSED, f"unknown action '{c.action}'")]
+        return handler(c)
+
+    def _live(self, c: Correction) -> tuple[str | None, ErpResponse | None]:
+        ref = c.erp_id or (f"eid:{c.external_id}" if c.external_id else None)
+        if ref is None:
+            return None, None
+        return ref, self.client.get(c.record_type, ref)
+
+    def _create(self, c: Correction) -> list[PlanItem]:
+        if not c.external_id:
+            return [self._item(c, REFUSED, "a create needs external_id (the upsert key)")]
+        if not isinstance(c.payload, dict) or not c.payload:
+            return [self._item(c, REFUSED, "a create needs the full record body in payload")]
+        body = dict(c.payload)
+        if body.get("externalId", c.external_id) != c.external_id:
+            return [self._item(c, REFUSED, "payload externalId differs from external_id")]
+        body.pop("externalId", None)
+        forbidden = self._writable(c.record_type, "create", set(body))
+        if forbidden:
+            return [self._item(c, REFUSED, forbidden)]
+        ref = f"eid:{c.external_id}"
+        existing = self.client.get(c.record_type, ref)
+        if existing is not None:
+            rid = existing.body.get("id") if isinstance(existing.body, dict) else "?"
+            return [self._item(c, SKIP, f"already in the ERP ({c.record_type} {rid})")]
+        checks = [Check("exists", c.record_type, ref)]
+        path = f"{RECORD_PREFIX}/{c.record_type}/{ref}"
+        if c.record_type != "customer":
+            period = _ref_id(body.get("postingPeriod")) or (
+                self.ctx.period_of_day(str(body["tranDate"])) if body.get("tranDate") else None
+            )
+            closed = self.ctx.closed(self.policy, period)
+            if closed:
+                parent = self._item(
+                    c, REFUSED, f"closed period {closed}: the ERP takes no postings there"
+                )
+                adjusted = {k: v for k, v in body.items() if k not in ("tranDate", "postingPeriod")}
+                proposal = self._adjusting(
+                    c, parent, c.record_type, ref, adjusted,
+                    f"post it in the current open period instead of {closed}",
+                )  # fmt: skip
+                return [parent, *proposal]
+        item = self._item(c, APPLY, f"create {c.record_type} {c.external_id}", checks=checks)
+        self._request(item, "PUT", path, body, None)
+        return [self._gate(c, item)]
+
+    def _update(self, c: Correction) -> list[PlanItem]:
+        ref, live = self._live(c)
+        if ref is None:
+            return [self._item(c, REFUSED, "an update needs erp_id or external_id")]
+        if live is None or not isinstance(live.body, dict):
+            return [self._item(c, REFUSED, f"{c.record_type} {ref} does not exist in the ERP")]
+        record = live.body
+        built = self._update_body(c, record)
+        if isinstance(built, str):
+            return [self._item(c, REFUSED, built)]
+        body, check_fields, touched = built
+        forbidden = self._writable(c.record_type, "update", touched)
+        if forbidden:
+            return [self._item(c, REFUSED, forbidden)]
+        before = {p: get_path(record, p) for p in check_fields}
+        rid = str(record.get("id", c.erp_id))
+        # a body whose effect cannot be read back (sublists) relies on its idempotency key
+        checks = [Check("equals", c.record_type, rid, check_fields)] if check_fields else []
+        if check_fields and record_matches(record, check_fields):
+            return [self._item(c, SKIP, "the ERP already holds the desired value", before=before)]
+        if c.record_type != "customer" and touched & FINANCIAL_FIELDS:
+            period = _ref_id(record.get("postingPeriod"))
+            closed = self.ctx.closed(self.policy, period)
+            if closed:
+                parent = self._item(
+                    c,
+                    REFUSED,
+                    f"closed period {closed}: no edit to {', '.join(sorted(touched))} of "
+                    f"{c.record_type} {rid}",
+                    before=before,
+                )
+                return [parent, *self._adjust_update(c, parent, record, closed)]
+        path = f"{RECORD_PREFIX}/{c.record_type}/{rid}"
+        reason = (
+            f"update {', '.join(sorted(touched)) or 'record (re-save)'} of {c.record_type} {rid}"
+        )
+        item = self._item(c, APPLY, reason, checks=checks, before=before)
+        self._request(item, "PATCH", path, body, version_of(live))
+        return [self._gate(c, item)]
+
+    def _update_body(
+        self, c: Correction, record: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str], set[str]] | str:
+        """(body, fields to check, fields touched), or why no body can be built."""
+        if isinstance(c.payload, dict) and c.payload:
+            fields: dict[str, str] = {}
+            for key, value in c.payload.items():
+                if isinstance(value, dict) and set(value) == {"id"}:
+                    fields[f"{key}.id"] = str(value["id"])
+                elif not isinstance(value, dict | list):
+                    fields[key] = str(value)
+            return dict(c.payload), fields, set(c.payload)
+        if c.field is None or c.desired_value is None:
+            return "an update needs field and desired_value (or a payload)"
+        aliases = FIELD_ALIASES[c.record_type]
+        name = aliases.get(c.field.lower(), c.field)
+        desired = c.desired_value
+        if name == "item" and c.record_type == "invoice":
+            return self._invoice_total_body(record, desired)
+        if name == "status" and c.record_type == "invoice":
+            if desired != "B":
+                return f"invoice status {desired!r} cannot be written (only paid B, or void V)"
+            # NetSuite derives an invoice's status; re-saving it recomputes the open amount
+            # from the payments applied, which is what a "paid but still open" needs.
+            return {}, {"status.id": "B"}, {"status"}
+        if name == "currency":
+            cur = self.ctx.currencies.get(desired.upper())
+            if cur is None:
+                return f"unknown currency {desired!r}"
+            return {"currency": {"id": cur}}, {"currency.id": cur}, {"currency"}
+        if name == "payment":
+            amount = _dec(desired)
+            if amount is None:
+                return f"payment amount {desired!r} is not a number"
+            return {"payment": amount}, {"payment": desired}, {"payment"}
+        if name == "isInactive":
+            flag = desired.upper() in ("T", "TRUE", "1")
+            return {name: flag}, {name: "T" if flag else "F"}, {name}
+        return {name: desired}, {name: desired}, {name}
+
+    def _invoice_total_body(
+        self, record: dict[str, Any], desired: str
+    ) -> tuple[dict[str, Any], dict[str, str], set[str]] | str:
+        """The item sublist with the first line moved by the difference (where the fault is)."""
+        target, total = _dec(desired), _dec(record.get("total"))
+        lines = (record.get("item") or {}).get("items") or []
+        if target is None or total is None or not lines:
+            return "cannot correct the total: no total or no lines on the ERP invoice"
+        items = []
+        for n, line in enumerate(lines):
+            out = {k: v for k, v in line.items() if k in _LINE_KEYS}
+            if isinstance(out.get("item"), dict):
+                out["item"] = {"id": str(out["item"]["id"])}
+            if n == 0:
+                amount = (_dec(line.get("amount")) or Decimal(0)) + (target - total)
+                out["amount"] = amount
+            items.append(out)
+        return {"item": {"items": items}}, {"total": desired}, {"item"}
+
+    def _adjust_update(
+        self, c: Correction, parent: PlanItem, record: dict[str, Any], closed: str
+    ) -> list[PlanItem]:
+        """The adjusting document for an amount correction in a closed period."""
+        name = FIELD_ALIASES[c.record_type].get((c.field or "").lower(), c.field or "")
+        ext = "adj-" + hashlib.sha256(c.correction_id.encode()).hexdigest()[:20]
+        currency = _ref_id(record.get("currency"))
+        if c.record_type == "invoice" and name == "item":
+            target, total = _dec(c.desired_value), _dec(record.get("total"))
+            lines = (record.get("item") or {}).get("items") or []
+            if target is None or total is None or not lines or target == total:
+                return []
+            diff = target - total
+            doc = "creditmemo" if diff < 0 else "invoice"
+            body = {
+                "entity": {"id": _ref_id(record.get("entity"))},
+                "currency": {"id": currency},
+                "otherRefNum": record.get("externalId") or record.get("tranId"),
+                "memo": f"closeloop adjustment of {record.get('tranId')} ({c.correction_id})",
+                "item": {
+                    "items": [
+                        {
+                            "item": {"id": _ref_id(lines[0].get("item"))},
+                            "amount": abs(diff),
+                            "description": f"Adjustment of {record.get('tranId')}",
+                        }
+                    ]
+                },
+            }
+            what = f"a {doc} of {abs(diff)} in an open period"
+            return self._adjusting(c, parent, doc, f"eid:{ext}", body, what)
+        if c.record_type == "customerpayment" and name == "payment":
+            target, total = _dec(c.desired_value), _dec(record.get("payment"))
+            if target is None or total is None or target <= total:
+                return []
+            body = {
+                "customer": {"id": _ref_id(record.get("customer"))},
+                "currency": {"id": currency},
+                "payment": target - total,
+                "otherRefNum": record.get("externalId"),
+                "memo": f"closeloop adjustment of {record.get('tranId')} ({c.correction_id})",
+            }
+            what = f"a customerpayment of {target - total} in an open period"
+            return self._adjusting(c, parent, "customerpayment", f"eid:{ext}", body, what)
+        parent.reason += "; no adjusting document applies: correct it by hand in the ERP"
+        return []
+
+    def _adjusting(
+        self,
+        c: Correction,
+        parent: PlanItem,
+        doc_type: str,
+        ref: str,
+        body: dict[str, Any],
+        what: str,
+    ) -> list[PlanItem]:
+        """A proposed adjusting document (always needs approval)."""
+        if not self.policy.propose_adjusting:
+            parent.reason += "; adjusting documents are switched off by policy"
+            return []
+        proposal = PlanItem(
+            correction_id=f"{c.correction_id}:adjust",
+            exception_id=c.exception_id,
+            exception_type=c.exception_type,
+            record_type=doc_type,
+            action="create",
+            decision=APPROVAL,
+            reason=f"adjusting document for {c.correction_id}: {what}",
+            external_id=ref.removeprefix("eid:"),
+            field=c.field,
+            current_value=c.current_value,
+            desired_value=c.desired_value,
+            amount_delta_usd=c.amount_delta_usd,
+            checks=[Check("exists", doc_type, ref)],
+            parent_id=c.correction_id,
+        )
+        forbidden = self._writable(doc_type, "create", set(body))
+        if forbidden:
+            proposal.decision, proposal.reason = REFUSED, forbidden
+            return [proposal]
+        if self.client.get(doc_type, ref) is not None:
+            proposal.decision, proposal.reason = SKIP, f"adjusting {doc_type} {ref} already exists"
+            return [proposal]
+        self._request(proposal, "PUT", f"{RECORD_PREFIX}/{doc_type}/{ref}", body, None)
+        parent.reason += f"; proposed {what} for approval ({proposal.correction_id})"
+        return [proposal]
+
+    def _delete(self, c: Correction) -> list[PlanItem]:
+        ref, live = self._live(c)
+        if ref is None:
+            return [self._item(c, REFUSED, "a delete needs erp_id")]
+        if live is None or not isinstance(live.body, dict):
+            return [self._item(c, SKIP, f"{c.record_type} {ref} is already gone")]
+        forbidden = self._writable(c.record_type, "delete", set())
+        if forbidden:
+            return [self._item(c, REFUSED, forbidden)]
+        record = live.body
+        rid = str(record.get("id"))
+        before = {k: record.get(k) for k in ("id", "tranId", "externalId", "otherRefNum", "total")}
+        closed = self.ctx.closed(self.policy, _ref_id(record.get("postingPeriod")))
+        if closed and c.record_type != "customer":
+            parent = self._item(
+                c, REFUSED, f"closed period {closed}: {c.record_type} {rid} cannot be deleted",
+                before=before,
+            )  # fmt: skip
+            if c.record_type != "invoice":
+                return [parent]
+            return [parent, *self._transform_items(c, record, live, parent=parent)]
+        item = self._item(
+            c, APPLY, f"delete {c.record_type} {rid}", before=before,
+            checks=[Check("absent", c.record_type, rid)],
+        )  # fmt: skip
+        path = f"{RECORD_PREFIX}/{c.record_type}/{rid}"
+        self._request(item, "DELETE", path, None, version_of(live))
+        return [self._gate(c, item)]
+
+    def _transform(self, c: Correction) -> list[PlanItem]:
+        if c.record_type != "invoice":
+            return [self._item(c, REFUSED, "only an invoice can be transformed (to a credit memo)")]
+        ref, live = self._live(c)
+        if ref is None or live is None or not isinstance(live.body, dict):
+            return [self._item(c, REFUSED, f"invoice {ref} does not exist in the ERP")]
+        return self._transform_items(c, live.body, live, parent=None)
+
+    def _transform_items(
+        self, c: Correction, record: dict[str, Any], live: ErpResponse, parent: PlanItem | None
+    ) -> list[PlanItem]:
+        """Close an invoice's open amount with NetSuite's invoice -> credit memo transform."""
+        rid = str(record.get("id"))
+        ext = "cl-cm-" + hashlib.sha256(c.correction_id.encode()).hexdigest()[:20]
+        checks = [Check("exists", "creditmemo", f"eid:{ext}")]
+        before = {k: get_path(record, k) for k in ("id", "tranId", "status.id", "amountRemaining")}
+        body = {
+            "externalId": ext,
+            "memo": f"closeloop: closes {record.get('tranId')} ({c.correction_id})",
+        }
+        path = f"{RECORD_PREFIX}/invoice/{rid}/!transform/creditmemo"
+        if parent is not None:
+            forbidden = self._writable("invoice", "transform", set())
+            if forbidden or not self.policy.propose_adjusting:
+                parent.reason += f"; {forbidden or 'adjusting documents are switched off'}"
+                return []
+            item = PlanItem(
+                correction_id=f"{c.correction_id}:adjust", exception_id=c.exception_id,
+                exception_type=c.exception_type, record_type="invoice", action="transform",
+                decision=APPROVAL, erp_id=rid, external_id=ext, field=c.field,
+                reason=f"adjusting document for {c.correction_id}: a credit memo closing "
+                f"invoice {rid} in an open period", amount_delta_usd=c.amount_delta_usd,
+                checks=checks, before=before, parent_id=c.correction_id,
+            )  # fmt: skip
+            parent.reason += f"; proposed a credit memo for approval ({item.correction_id})"
+        else:
+            forbidden = self._writable("invoice", "transform", set())
+            if forbidden:
+                return [self._item(c, REFUSED, forbidden)]
+            item = self._item(
+                c, APPLY, f"credit memo closing invoice {rid}", checks=checks, before=before
+            )
+            item.action = "transform"
+        if (_dec(record.get("amountRemaining")) or Decimal(0)) == 0:
+            item.decision, item.reason = SKIP, f"invoice {rid} has no open amount left to close"
+            return [item]
+        self._request(item, "POST", path, body, version_of(live))
+        return [item if parent is not None else self._gate(c, item)]
+
+
+_LINE_KEYS = ("item", "quantity", "rate", "amount", "description", "custcol_cl_service_start",
+              "custcol_cl_service_end")  # fmt: skip
+
+
+def _status_target(c: Correction) -> str | None:
+    if (c.field or "").lower() != "status" or c.desired_value is None:
+        return None
+    value = c.desired_value.strip().upper()
+    return {"VOID": "V", "VOIDED": "V", "PAID": "B"}.get(value, value)
+
+
+def _ref_id(value: Any) -> str | None:
+    if isinstance(value, dict) and value.get("id") is not None:
+        return str(value["id"])
+    return None

@@ -1,0 +1,91 @@
+"""Entry points used by the CLI and orchestration: each opens the ledger, runs one step, closes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from closeloop.settings import SANDBOX_DEFAULT_PORTS, Settings
+from reverse_etl.apply import ApplyResult, apply_plan
+from reverse_etl.client import RecordClient, RetryPolicy
+from reverse_etl.corrections import Correction, read_corrections
+from reverse_etl.ledger import Ledger
+from reverse_etl.plan import PlanItem, Planner
+from reverse_etl.policy import Policy
+from reverse_etl.verify import VerifyResult, verify
+
+
+def make_client(settings: Settings, policy: Policy) -> RecordClient:
+    """The ERP client configured from the settings (URL, token, CA) and the policy (rates)."""
+    base = settings.erp.base_url or f"http://127.0.0.1:{SANDBOX_DEFAULT_PORTS['erp']}"
+    return RecordClient(
+        base_url=base,
+        token=str(settings.erp.token),
+        rate_per_second=policy.requests_per_second,
+        retry=RetryPolicy(policy.max_attempts, policy.backoff_seconds, policy.max_backoff_seconds),
+        verify=str(settings.ca_bundle) if settings.ca_bundle else True,
+    )
+
+
+def run_plan(
+    settings: Settings,
+    policy: Policy,
+    corrections: list[Correction] | None = None,
+    actor: str | None = None,
+) -> tuple[str, list[PlanItem], dict[str, int]]:
+    """Plan the corrections (from `erp_corrections` unless given) and store the plan.
+
+    Returns:
+        (run id, plan items, counts by decision plus `kept`).
+    """
+    with Ledger(settings.duckdb_path) as ledger, make_client(settings, policy) as client:
+        if corrections is None:
+            with ledger.lock:
+                corrections = read_corrections(ledger.con)
+        run_id = ledger.start_run("plan", actor, policy.sha)
+        done = {
+            cid for cid, s in ledger.statuses().items() if s in ("applied", "verified", "escalated")
+        }
+        # what landed is not looked at again: a re-plan never re-proposes a write
+        todo = [c for c in corrections if c.correction_id not in done]
+        items = Planner(client, policy).plan(todo)
+        counts = ledger.store_plan(items, run_id)
+        counts["kept"] = counts.get("kept", 0) + len(corrections) - len(todo)
+        ledger.finish_run(run_id, "done", counts)
+        return run_id, items, counts
+
+
+def run_approve(
+    settings: Settings,
+    policy: Policy,
+    approver: str,
+    ids: list[str] | None = None,
+    exception_type: str | None = None,
+) -> tuple[list[str], list[str]]:
+    """Approve corrections by id or by exception type; returns (approved, problems)."""
+    with Ledger(settings.duckdb_path) as ledger:
+        run_id = ledger.start_run("approve", approver, policy.sha)
+        approved, problems = ledger.approve(ids, exception_type, approver, run_id)
+        ledger.finish_run(run_id, "done", {"approved": len(approved), "problems": len(problems)})
+        return approved, problems
+
+
+def run_apply(
+    settings: Settings, policy: Policy, actor: str | None = None, max_rows: int | None = None
+) -> ApplyResult:
+    """Apply the stored plan's ready corrections."""
+    with Ledger(settings.duckdb_path) as ledger, make_client(settings, policy) as client:
+        return apply_plan(ledger, client, policy, actor=actor, max_rows=max_rows)
+
+
+def run_verify(settings: Settings, policy: Policy, actor: str | None = None) -> VerifyResult:
+    """Verify applied corrections against the freshly built `recon_exceptions`."""
+    with Ledger(settings.duckdb_path) as ledger:
+        run_id = ledger.start_run("verify", actor, policy.sha)
+        result = verify(ledger)
+        summary: dict[str, Any] = {
+            "verified": len(result.verified),
+            "escalated": len(result.escalated),
+            "awaiting_approval": result.awaiting_approval,
+        }
+        ledger.finish_run(run_id, "done", summary)
+        return result

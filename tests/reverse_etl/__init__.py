@@ -1,0 +1,1 @@
+"""Tests of reverse ETL: policy, plan, apply, ledger, verify and the writeback commands."""
