@@ -16,7 +16,6 @@ connector each have a core, as they would against a remote vendor.
 from __future__ import annotations
 
 import cProfile
-import gc
 import io
 import json
 import os
@@ -78,20 +77,34 @@ def _serve(home: Path) -> Iterator[dict[str, str]]:
             proc.kill()
 
 
-def _fetch(url: str) -> tuple[int, int, float, list[dict[str, Any]], list[dict[str, Any]]]:
-    """Read and parse every invoice page and every line page; keep the records for NDJSON."""
+def _fetch(url: str, out: Path | None = None) -> tuple[int, int, float]:
+    """Read and parse every invoice page and every line page.
+
+    Timed without `out`: records are dropped as soon as they are parsed, so the figure is the
+    fetch alone. With `out` (untimed) they are written there as NDJSON for the native load.
+    """
     from ingestion.sources.billing.helpers import StripeClient
 
     client = StripeClient(url, SANDBOX_DEFAULT_TOKENS["billing"])
-    invoices: list[dict[str, Any]] = []
-    lines: list[dict[str, Any]] = []
+    n_inv = n_lines = 0
+    inv_fh = (out / "invoices.ndjson").open("wb") if out else None
+    line_fh = (out / "lines.ndjson").open("wb") if out else None
     started = time.perf_counter()
-    for page in client.list_pages("invoices"):
-        invoices.extend(page)
-        for invoice in page:
-            lines.extend(client.all_lines(invoice))
-    seconds = time.perf_counter() - started
-    return len(invoices), len(lines), seconds, invoices, lines
+    try:
+        for page in client.list_pages("invoices"):
+            n_inv += len(page)
+            for invoice in page:
+                lines = client.all_lines(invoice)
+                n_lines += len(lines)
+                if inv_fh and line_fh:
+                    doc = {k: v for k, v in invoice.items() if k != "lines"}
+                    inv_fh.write(orjson.dumps(doc) + b"\n")
+                    line_fh.writelines(orjson.dumps(line) + b"\n" for line in lines)
+    finally:
+        for fh in (inv_fh, line_fh):
+            if fh:
+                fh.close()
+    return n_inv, n_lines, time.perf_counter() - started
 
 
 def _run_pipeline(
@@ -144,22 +157,9 @@ def _steps(home: Path) -> dict[str, float]:
     return steps
 
 
-def _write_ndjson(
-    tmp: Path, invoices: list[dict[str, Any]], lines: list[dict[str, Any]]
-) -> tuple[Path, Path]:
-    """The fetched records as NDJSON files (DuckDB's native input)."""
+def _native(tmp: Path) -> float:
+    """Seconds for DuckDB to load the same records from the NDJSON files under `tmp`."""
     inv_path, line_path = tmp / "invoices.ndjson", tmp / "lines.ndjson"
-    with inv_path.open("wb") as fh:
-        for doc in invoices:
-            fh.write(orjson.dumps({k: v for k, v in doc.items() if k != "lines"}) + b"\n")
-    with line_path.open("wb") as fh:
-        for doc in lines:
-            fh.write(orjson.dumps(doc) + b"\n")
-    return inv_path, line_path
-
-
-def _native(tmp: Path, inv_path: Path, line_path: Path) -> float:
-    """Seconds for DuckDB to load the same records from NDJSON files."""
     con = duckdb.connect(str(tmp / "native.duckdb"))
     try:
         started = time.perf_counter()
@@ -174,8 +174,8 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
     """Run the ingestion benchmark on a copy of the `medium` sandbox under `home` and print it.
 
     Args:
-        home: a CLOSELOOP_HOME; its `medium` sandbox is generated there when missing (a
-            sandbox of another scale is replaced by a fresh medium one in the work copy).
+        home: a CLOSELOOP_HOME; its sandbox is copied when it is a `medium` one, otherwise a
+            fresh `medium` sandbox is generated in the work copy (home is left untouched).
 
     Returns:
         The figures: records, seconds and rates of fetch, full load, incremental and native.
@@ -185,19 +185,18 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
 
     source = SandboxPaths.under(home)
     manifest = json.loads(source.manifest.read_text()) if source.exists() else {}
-    if manifest.get("scale") != SCALE:
-        print(f"generating the {SCALE} sandbox under {home} ...", flush=True)
-        generate(source, seed=SEED, scale=SCALE)
     work = Path(tempfile.mkdtemp(prefix="closeloop-bench-ingest-"))
     try:
-        shutil.copytree(source.root, SandboxPaths.under(work).root)
+        if manifest.get("scale") == SCALE:
+            shutil.copytree(source.root, SandboxPaths.under(work).root)
+        else:
+            # never touch the user's own sandbox: a medium one is made in the work copy
+            print(f"generating a {SCALE} sandbox for the benchmark ...", flush=True)
+            generate(SandboxPaths.under(work), seed=SEED, scale=SCALE)
         with _serve(work) as urls:
-            n_inv, n_lines, fetch_s, invoices, lines = _fetch(urls["billing"])
+            n_inv, n_lines, fetch_s = _fetch(urls["billing"])
             records = n_inv + n_lines
-            ndjson = _write_ndjson(work, invoices, lines)
-            # millions of live objects would slow every later garbage collection
-            del invoices, lines
-            gc.collect()
+            _fetch(urls["billing"], out=work)  # untimed: the NDJSON files of the native load
             profile = bool(os.environ.get("BENCH_PROFILE"))
             full = _run_pipeline(work, urls, ["invoices"], profile=profile)
             # untimed: the events cursor (horizon) the incremental run resumes from
@@ -205,7 +204,7 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
             # about 1% of the records change: new invoices, payments, voids, via the events
             advance(SandboxPaths.under(work), days=3)
             incremental = _run_pipeline(work, urls, ["invoices", "events"])
-        native_s = _native(work, *ndjson)
+        native_s = _native(work)
         warehouse = Settings.from_env({"CLOSELOOP_HOME": str(work)}).duckdb_path
         con = duckdb.connect(str(warehouse), read_only=True)
         try:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from ingestion.edge import Batcher, RunStats, TableSpec, Timer, emit
@@ -97,15 +98,13 @@ def _object_resource(
 
 
 def _past_cursor(
-    table: Any,
+    table: pa.Table,
     since: dt.datetime | None,
     seen: set[str],
     newest: dt.datetime | None,
     newest_ids: set[str],
-) -> tuple[Any, dt.datetime | None, set[str]]:
+) -> tuple[pa.Table, dt.datetime | None, set[str]]:
     """Drop rows the previous run already landed at its cursor; advance the cursor."""
-    import pyarrow as pa
-
     stamps = table.column(CURSOR_FIELD).to_pylist()
     ids = table.column("Id").to_pylist()
     keep = []
