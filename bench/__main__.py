@@ -199,18 +199,45 @@ def bench_sandbox(scale: str, seed: int, home: Path) -> dict[str, Any]:
     }
 
 
+SECTIONS = ("sandbox", "ingestion", "dbt", "writeback", "orchestration")
+
+
+def _section(name: str, home: Path) -> dict[str, Any] | None:
+    """Run one later-stage benchmark if its module exists (each prints its own figures)."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"bench.{name}")
+    except ModuleNotFoundError:
+        print(f"== {name}: not built yet, skipped ==")
+        return None
+    print(f"== {name} ==", flush=True)
+    result: dict[str, Any] = getattr(module, f"bench_{name}")(home)
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--large", action="store_true", help="also generate the large scale")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, help="run only these sections (repeatable)"
+    )
     parser.add_argument("--out", type=Path, default=Path(".closeloop/bench/results.json"))
     args = parser.parse_args(argv)
+    only = set(args.only or SECTIONS)
 
     results: dict[str, Any] = {}
-    scales = ["medium", "large"] if args.large else ["medium"]
     with tempfile.TemporaryDirectory(prefix="closeloop-bench-") as tmp:
-        for scale in scales:
-            results[f"sandbox_{scale}"] = bench_sandbox(scale, args.seed, Path(tmp) / scale)
+        medium_home = Path(tmp) / "medium"
+        if "sandbox" in only:
+            results["sandbox_medium"] = bench_sandbox("medium", args.seed, medium_home)
+        # later stages copy this medium sandbox (or generate one when it is missing)
+        for name in SECTIONS[1:]:
+            if name in only and (figures := _section(name, medium_home)) is not None:
+                results[name] = figures
+        if args.large:
+            results["sandbox_large"] = bench_sandbox("large", args.seed, Path(tmp) / "large")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
     print(f"results written to {args.out}")
