@@ -363,6 +363,17 @@ ERP_FIELDS: dict[str, list[tuple[str, str]]] = {
         ("foreignamount", "currency"),
         ("lastmodifieddate", "datetime"),
     ],
+    # One row per deleted record (NetSuite's Deleted Record list): customers and transactions
+    # removed through the record API, stamped with the sandbox clock.
+    "deletedrecord": [
+        ("recordid", "int"),  # internal id of the deleted record
+        ("recordtypeid", "string"),  # record type: customer, invoice, customerpayment, ...
+        ("name", "string"),  # what the record was called: entityid, or type and tranid
+        ("deleteddate", "datetime"),
+        ("context", "string"),  # where the delete came from (REST web services: WEBSERVICES)
+        ("iscustomlist", "bool"),
+        ("iscustomrecord", "bool"),
+    ],
 }
 
 ERP_PRIMARY_KEY = {
@@ -375,6 +386,7 @@ ERP_PRIMARY_KEY = {
     "transaction": ("id",),
     "transactionline": ("uniquekey",),
     "previoustransactionlink": ("previousdoc", "nextdoc"),
+    "deletedrecord": ("recordtypeid", "recordid"),
 }
 
 #: Bookkeeping tables of the ERP sandbox itself (not visible to SuiteQL).
@@ -397,6 +409,9 @@ create table if not exists _write_unapplied (
     seq integer primary key autoincrement, at text not null, method text not null,
     path text not null, idempotency_key text, request_body text, status integer not null,
     outcome text not null);
+-- the highest key ever used per "table.column" whose row is gone: new records are numbered
+-- above it, as NetSuite never reuses an internal id
+create table if not exists _id_highwater (name text primary key, value integer not null);
 """
 
 _SQL_TYPES = {
@@ -446,6 +461,7 @@ def erp_ddl() -> str:
     parts.append('create index if not exists "ix_tl_txn" on "transactionline" ("transaction");')
     parts.append('create index if not exists "ix_txn_ext" on "transaction" ("type", "externalid");')
     parts.append('create index if not exists "ix_cust_ext" on "customer" ("externalid");')
+    parts.append('create index if not exists "ix_deleted_date" on "deletedrecord" ("deleteddate");')
     parts.append(ERP_INTERNAL_DDL)
     return "\n".join(parts)
 

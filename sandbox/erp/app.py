@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,8 +15,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.erp import records, suiteql
-from sandbox.erp.core import NetSuiteError, connect, json_response, loads, read_clock
-from sandbox.schema import ERP_INTERNAL_DDL, SandboxPaths
+from sandbox.erp.core import NetSuiteError, connect, dumps, json_response, loads, read_clock
+from sandbox.erp.snapshots import Snapshot, SnapshotCache
+from sandbox.schema import ERP_FIELDS, ERP_INTERNAL_DDL, SandboxPaths, erp_ddl
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +48,75 @@ def _page_href(request: Request, limit: int, offset: int) -> str:
     return f"{base}?{urlencode({'limit': limit, 'offset': offset})}"
 
 
+#: Grouped/DISTINCT results up to this many rows are snapshotted whole (rendered rows).
+MAX_SNAPSHOT_ROWS = 5000
+
+
+def _snapshot(con: sqlite3.Connection, compiled: suiteql.CompiledQuery) -> Snapshot | None:
+    """The ordered result of `compiled` now, or None when it is too large to keep whole."""
+    if compiled.keyed:
+        # Only the first MAX_ROWS rows can ever be paged to; the count is needed only beyond.
+        key_rows = con.execute(compiled.keys_sql(), {**compiled.params, "_limit": MAX_ROWS})
+        keys = key_rows.fetchall()
+        total = len(keys)
+        if total >= MAX_ROWS:
+            total = con.execute(compiled.count_sql(), compiled.params).fetchone()[0]
+        return Snapshot.from_key_rows(total, keys, len(compiled.row_tables))
+    rows = con.execute(
+        compiled.page_sql(), {**compiled.params, "_limit": MAX_SNAPSHOT_ROWS + 1, "_offset": 0}
+    ).fetchall()
+    if len(rows) > MAX_SNAPSHOT_ROWS:
+        return None
+    return Snapshot(len(rows), rows=rows)
+
+
+def _page(
+    con: sqlite3.Connection,
+    compiled: suiteql.CompiledQuery,
+    cache: SnapshotCache,
+    key: tuple[Any, ...],
+    limit: int,
+    offset: int,
+) -> tuple[int, list[tuple[Any, ...]]]:
+    # Offset 0 starts a read: it always takes a fresh snapshot, so a repeated query sees
+    # every write made since; later offsets continue the snapshot of their first page.
+    snap = cache.get(key) if offset > 0 else None
+    if snap is None:
+        snap = _snapshot(con, compiled)
+        if snap is None:  # a large grouped result: answered by LIMIT/OFFSET as it stands
+            total = con.execute(compiled.count_sql(), compiled.params).fetchone()[0]
+            rows = con.execute(
+                compiled.page_sql(), {**compiled.params, "_limit": limit, "_offset": offset}
+            ).fetchall()
+            return total, rows
+        cache.put(key, snap)
+    if snap.rows is not None:
+        return snap.total, snap.rows[offset : offset + limit]
+    keys = snap.key_page(offset, limit)
+    if not keys:
+        return snap.total, []
+    rows = con.execute(
+        compiled.rows_by_keys_sql(), {**compiled.params, "_keys": dumps(keys).decode()}
+    ).fetchall()
+    return snap.total, rows
+
+
 def _run_query(
-    paths: SandboxPaths, text: str, limit: int, offset: int
+    paths: SandboxPaths, cache: SnapshotCache, text: str, limit: int, offset: int
 ) -> tuple[int, list[dict[str, Any]]]:
     try:
         compiled = suiteql.compile_query(text, read_clock(paths))
     except suiteql.SuiteQLError as exc:
         raise NetSuiteError(400, f"Invalid search query. {exc}") from None
+    # The parameters carry SYSDATE's value, so a query over "now" is a new query once the
+    # clock moves.
+    key = (text, tuple(sorted(compiled.params.items())))
     con = connect(paths)
     try:
-        # One read transaction, so the count and the page see the same snapshot while the
+        # One read transaction, so the snapshot, the count and the page agree while the
         # generator's `advance` writes.
         con.execute("BEGIN")
-        total = con.execute(compiled.count_sql(), compiled.params).fetchone()[0]
-        rows = con.execute(
-            compiled.page_sql(), {**compiled.params, "_limit": limit, "_offset": offset}
-        ).fetchall()
+        total, rows = _page(con, compiled, cache, key, limit, offset)
         con.execute("COMMIT")
     except Exception as exc:  # an SQLite error here means our compiler let something through
         log.warning("SuiteQL failed in SQLite: %s (%s)", exc, text)
@@ -108,8 +163,12 @@ async def suiteql_endpoint(request: Request) -> Response:
     if set(payload) - {"q"}:
         raise NetSuiteError(400, f"Invalid field in the request body: {sorted(payload)[0]!r}.")
 
-    total, items = await run_in_threadpool(_run_query, paths, payload["q"], limit, offset)
-    has_more = offset + len(items) < total
+    total, items = await run_in_threadpool(
+        _run_query, paths, request.app.state.snapshots, payload["q"], limit, offset
+    )
+    # By position, not by rows served: a row deleted since the read's first page leaves a
+    # page short without ending the read.
+    has_more = offset + limit < total
     links: list[dict[str, str]] = []
     if offset > 0:
         links.append(
@@ -170,7 +229,9 @@ def create_app(paths: SandboxPaths) -> Starlette:
         # Databases made before the bookkeeping tables gained columns/tables get them here.
         con = connect(paths)
         try:
-            con.executescript(ERP_INTERNAL_DDL)
+            have = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+            # Tables added to the schema since the database was generated (`deletedrecord`).
+            con.executescript(ERP_INTERNAL_DDL if set(ERP_FIELDS) <= have else erp_ddl())
         finally:
             con.close()
     app = Starlette(
@@ -195,4 +256,5 @@ def create_app(paths: SandboxPaths) -> Starlette:
         },
     )
     app.state.paths = paths
+    app.state.snapshots = SnapshotCache()
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime
 
@@ -58,8 +59,12 @@ class FormatError(ValueError):
     """A format model or a value that does not match it."""
 
 
-def _tokens(fmt: str) -> list[tuple[str, str]]:
-    """Split a format model into ("el", ELEMENT, original) / ("lit", text) tokens."""
+@functools.lru_cache(maxsize=256)
+def _tokens(fmt: str) -> tuple[tuple[str, str], ...]:
+    """Split a format model into ("el", ELEMENT, original) / ("lit", text) tokens.
+
+    Cached: a query formats every row with the same few models.
+    """
     out: list[tuple[str, str]] = []
     i = 0
     while i < len(fmt):
@@ -83,7 +88,7 @@ def _tokens(fmt: str) -> list[tuple[str, str]]:
                 i += 1
             else:
                 raise FormatError(f"invalid format element at {fmt[i:]!r} in {fmt!r}")
-    return out
+    return tuple(out)
 
 
 def _case_like(word: str, pattern: str) -> str:

@@ -548,7 +548,7 @@ def write_customer(ctx: _Ctx, rid: int | None, body: dict[str, Any]) -> int:
             raise _bad("Please enter a value for the mandatory field 'subsidiary'.", "USER_ERROR")
     _unique_external(con, "customer", values.get("externalid"), rid)
     if rid is None:
-        rid = int(_row(con, "select coalesce(max(id), 0) + 1 from customer", ())[0])
+        rid = _next_id(con, "customer", "id")
         if values.get("currency") is None:
             sub = _row(con, "select currency from subsidiary where id=?", (values["subsidiary"],))
             values["currency"] = sub[0] if sub else None
@@ -576,10 +576,47 @@ def _set_version(con: sqlite3.Connection, rtype: str, rid: int) -> None:
     )
 
 
+#: `deletedrecord.name` of a deleted transaction: "<label> #<tranid>", as NetSuite lists it.
+_DELETED_LABEL = {"invoice": "Invoice", "customerpayment": "Payment", "creditmemo": "Credit Memo"}
+#: `deletedrecord.context` of deletes made through this API (NetSuite's REST web services).
+DELETE_CONTEXT = "RESTWEBSERVICES"
+
+
+def _next_id(con: sqlite3.Connection, table: str, col: str) -> int:
+    """A new key above every key the table has ever held: NetSuite never reuses an internal
+    id, and a reused id would make a connector apply a recorded delete to the new record."""
+    top = _row(con, f'select coalesce(max("{col}"), 0) from "{table}"', ())
+    retired = _row(con, "select value from _id_highwater where name=?", (f"{table}.{col}",))
+    return max(int(top[0]) if top else 0, int(retired[0]) if retired else 0) + 1
+
+
+def _retire(con: sqlite3.Connection, table: str, col: str, value: Any) -> None:
+    """Remember that keys up to `value` of `table.col` were used (their rows are going)."""
+    if value is None:
+        return
+    con.execute(
+        "insert into _id_highwater (name, value) values (?, ?) "
+        "on conflict (name) do update set value = max(value, excluded.value)",
+        (f"{table}.{col}", int(value)),
+    )
+
+
+def _record_deleted(ctx: _Ctx, rtype: str, rid: int, name: str | None) -> None:
+    """One `deletedrecord` row, stamped with the sandbox clock, for a record being deleted."""
+    ctx.con.execute(
+        "insert or replace into deletedrecord (recordid, recordtypeid, name, deleteddate, "
+        "context, iscustomlist, iscustomrecord) values (?, ?, ?, ?, ?, 'F', 'F')",
+        (rid, rtype, name, ctx.now, DELETE_CONTEXT),
+    )
+
+
 def delete_customer(ctx: _Ctx, rid: int) -> None:
-    """Delete a customer that has no transactions."""
+    """Delete a customer that has no transactions; the delete is listed in `deletedrecord`."""
     if _row(ctx.con, 'select 1 from "transaction" where entity=? limit 1', (rid,)):
         raise _bad("This record cannot be deleted because it has dependent records.", "USER_ERROR")
+    old = _row(ctx.con, "select entityid, companyname from customer where id=?", (rid,))
+    _record_deleted(ctx, "customer", rid, (old[0] or old[1]) if old else None)
+    _retire(ctx.con, "customer", "id", rid)
     ctx.con.execute("delete from customer where id=?", (rid,))
     ctx.con.execute("delete from _record_version where record_type='customer' and id=?", (rid,))
 
@@ -913,7 +950,7 @@ def write_transaction(ctx: _Ctx, rtype: str, rid: int | None, body: dict[str, An
 
     new = old is None
     if new:
-        rid = int(_row(con, 'select coalesce(max(id), 0) + 1 from "transaction"', ())[0])
+        rid = _next_id(con, "transaction", "id")
         header.setdefault("tranid", _next_tranid(con, ttype))
         con.execute(
             'insert into "transaction" (id, type, createddate, voided) values (?, ?, ?, ?)',
@@ -1032,8 +1069,10 @@ def _write_lines(
 ) -> None:
     con = ctx.con
     sub_places = _precision(con, sub_currency) if sub_currency is not None else 2
+    top = _row(con, 'select max(uniquekey) from transactionline where "transaction"=?', (rid,))
+    _retire(con, "transactionline", "uniquekey", top[0] if top else None)
     con.execute('delete from transactionline where "transaction"=?', (rid,))
-    next_key = int(_row(con, "select coalesce(max(uniquekey), 0) + 1 from transactionline", ())[0])
+    next_key = _next_id(con, "transactionline", "uniquekey")
     rows = [
         (next_key, 0, rid, 0, "T", "F", None, None, None, _text(total),
          _text(_quantize(total * rate, sub_places)), subsidiary, entity, header.get("memo"),
@@ -1072,6 +1111,12 @@ def delete_transaction(ctx: _Ctx, rtype: str, rid: int) -> None:
             "USER_ERROR",
         )
     _unapply(ctx, rid)
+    tranid = _row(con, 'select tranid from "transaction" where id=?', (rid,))
+    label = _DELETED_LABEL.get(rtype, rtype)
+    _record_deleted(ctx, rtype, rid, f"{label} #{tranid[0]}" if tranid and tranid[0] else label)
+    _retire(con, "transaction", "id", rid)
+    top = _row(con, 'select max(uniquekey) from transactionline where "transaction"=?', (rid,))
+    _retire(con, "transactionline", "uniquekey", top[0] if top else None)
     con.execute('delete from transactionline where "transaction"=?', (rid,))
     con.execute('delete from "transaction" where id=?', (rid,))
     con.execute("delete from _record_version where record_type=? and id=?", (rtype, rid))

@@ -507,12 +507,21 @@ class OutputColumn:
 
 @dataclass
 class CompiledQuery:
-    """A SuiteQL query compiled to SQLite."""
+    """A SuiteQL query compiled to SQLite.
+
+    A plain (not grouped, not DISTINCT) query also knows its tables (`row_tables`, alias and
+    name in FROM order), its select list (`list_sql`) and its FROM/WHERE (`body_sql`), so a
+    reader can first list the rowids of the result in order (`keys_sql`) and then fetch any
+    page of it by those rowids (`rows_by_keys_sql`) without sorting the result again.
+    """
 
     select_sql: str  # without ORDER BY
     order_sql: str  # " ORDER BY ..." (always present: paging is stable)
     params: dict[str, Any]
     columns: list[OutputColumn]
+    list_sql: str = ""  # the select list ("<expr> AS c0, ...")
+    body_sql: str = ""  # " FROM ... [WHERE ...]"
+    row_tables: list[tuple[str, str]] = field(default_factory=list)  # (alias, table); [] = grouped
 
     def count_sql(self) -> str:
         """SQL counting every row of the result."""
@@ -521,6 +530,32 @@ class CompiledQuery:
     def page_sql(self) -> str:
         """SQL of one page; bind `_limit` and `_offset` next to `params`."""
         return f"{self.select_sql}{self.order_sql} LIMIT :_limit OFFSET :_offset"
+
+    @property
+    def keyed(self) -> bool:
+        """Whether every result row is one combination of table rows (pages fetchable by key)."""
+        return bool(self.row_tables)
+
+    def keys_sql(self) -> str:
+        """SQL listing, in result order, the rowid of each table's row behind every result row;
+        bind `_limit` next to `params`."""
+        cols = ", ".join(f'"{alias}".rowid' for alias, _ in self.row_tables)
+        return f"SELECT {cols}{self.body_sql}{self.order_sql} LIMIT :_limit"
+
+    def rows_by_keys_sql(self) -> str:
+        """SQL of the result rows whose rowids are in `:_keys`, a JSON array of arrays (one
+        rowid per table, NULL for an unmatched LEFT JOIN), in the array's order. Only the
+        select list's own parameters are needed besides `_keys`."""
+        joins, gone = [], []
+        for n, (alias, table) in enumerate(self.row_tables):
+            key = f"json_extract(k.value, '$[{n}]')"
+            joins.append(f'LEFT JOIN "{table}" AS "{alias}" ON "{alias}".rowid = {key}')
+            # a row deleted since the snapshot leaves the result rather than show as NULLs
+            gone.append(f'({key} IS NULL OR "{alias}".rowid IS NOT NULL)')
+        return (
+            f"SELECT {self.list_sql} FROM json_each(:_keys) AS k {' '.join(joins)} "
+            f"WHERE {' AND '.join(gone)} ORDER BY k.key"
+        )
 
 
 @dataclass
@@ -897,6 +932,7 @@ class _Compiler:
             columns.append(OutputColumn(key, typ))
 
         sql = f"SELECT {'DISTINCT ' if stmt.distinct else ''}{', '.join(select_parts)}"
+        list_prefix = sql
         sql += f" FROM {from_sql}"
         if stmt.where is not None:
             where = self.expr(stmt.where)
@@ -940,7 +976,16 @@ class _Compiler:
             for alias in self.scope.order:
                 for key in ERP_PRIMARY_KEY[self.scope.tables[alias]]:
                     order_terms.append(f'"{alias}"."{key}"')
-        return CompiledQuery(sql, " ORDER BY " + ", ".join(order_terms), self.params, columns)
+        keyed = not grouped and not stmt.distinct and stmt.having is None
+        return CompiledQuery(
+            sql,
+            " ORDER BY " + ", ".join(order_terms),
+            self.params,
+            columns,
+            list_sql=", ".join(select_parts),
+            body_sql=sql[len(list_prefix) :],
+            row_tables=[(a, self.scope.tables[a]) for a in self.scope.order] if keyed else [],
+        )
 
 
 def _meta(*parts: Typed) -> dict[str, Any]:
@@ -1069,9 +1114,16 @@ class _DecMin(_DecMax):
     pick = min
 
 
+#: Stored datetimes already read like this format model (the one connectors use to keep time).
+_ISO_MODEL = "YYYY-MM-DD HH24:MI:SS"
+_ISO_STORED = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+
+
 def _to_char(value: Any, fmt: str) -> str | None:
     if value is None:
         return None
+    if fmt == _ISO_MODEL and isinstance(value, str) and _ISO_STORED.fullmatch(value):
+        return value
     try:
         return oracle_fmt.to_char(oracle_fmt.from_stored(str(value)), fmt)
     except ValueError:

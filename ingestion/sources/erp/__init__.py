@@ -6,6 +6,13 @@ datetimes as dates in the account's format, so datetime columns are read through
 keep their time; every other value arrives as a string and is typed at the edge (`T`/`F`
 booleans, account-formatted dates, exact decimals). NetSuite stops one query at 100,000 rows, so
 a long read restarts from its last cursor value. Rows merge on the table's key.
+
+Deletions come from NetSuite's `deletedrecord` table, read incrementally on `deleteddate` before
+any other table of the run (so a row cannot be read after its deletion was). Each deleted
+customer or transaction is merged as a delete marker (`cl_deleted = true`, the tables'
+hard-delete column), like the CRM's `IsDeleted` rows and Stripe's `*.deleted` events; a deleted
+transaction also takes the `transactionline` and `previoustransactionlink` rows landed for it,
+whose keys are looked up in the warehouse. `deletedrecord` itself lands as a table.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from ingestion.http import RetryPolicy, SourceError
 from ingestion.sources.erp.helpers import SuiteQLClient
 from ingestion.sources.erp.settings import (
     DEFAULT_DATE_FORMAT,
+    DELETED_COLUMN,
+    DELETED_RECORD_TABLES,
     MAX_ROWS_PER_QUERY,
     TABLES,
     TIMESTAMP_FORMAT,
@@ -41,6 +50,15 @@ from ingestion.sources.erp.settings import (
 
 SYSTEM = "erp"
 _TS_PREFIX = "cl_ts_"
+DELETED_TABLE = "deletedrecord"
+#: Tables rows are deleted from, and how a deleted record's rows are found in each.
+_CHILDREN = {
+    # table: (key columns, the columns naming the deleted transaction)
+    "transactionline": (("uniquekey",), ("transaction",)),
+    "previoustransactionlink": (("previousdoc", "nextdoc"), ("previousdoc", "nextdoc")),
+}
+_HARD_DELETE: Any = {DELETED_COLUMN: {"data_type": "bool", "hard_delete": True, "nullable": True}}
+_DELETABLE = {"customer", "transaction", *_CHILDREN}
 
 
 def _spec(table: str, conf: ErpTable, date_format: str) -> TableSpec:
@@ -82,6 +100,54 @@ def _with_timestamps(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return items
 
 
+def _read_table(
+    table: str,
+    conf: ErpTable,
+    client: SuiteQLClient,
+    date_format: str,
+    stats: RunStats | None,
+    max_rows: int,
+    state: dict[str, Any],
+) -> Iterator[Any]:
+    """Every row of `table` past the cursor in `state`, as dlt items; advances `state`."""
+    timer = Timer(stats.table(SYSTEM, table) if stats else None)
+    batcher = Batcher(SYSTEM, _spec(table, conf, date_format), stats)
+    floor = dt.datetime.fromisoformat(state["cursor"]) if state.get("cursor") else None
+    floor_ids: set[str] = set(state.get("ids") or [])
+    newest, newest_ids = floor, set(floor_ids)
+    while True:
+        # One query reads at most max_rows rows; the next starts at the cursor.
+        with timer:
+            pages = client.query(build_query(table, conf, floor))
+        read = 0
+        while read < max_rows:
+            with timer:
+                page = next(pages, None)
+                if page is None:
+                    break
+                read += len(page)
+                converted, quarantine = batcher.convert(_with_timestamps(page))
+                if converted is not None:
+                    converted, newest, newest_ids = _past_cursor(
+                        converted, conf, floor, floor_ids, newest, newest_ids
+                    )
+                out = list(emit(converted, quarantine))
+            yield from out
+        if read < max_rows:
+            break
+        if newest == floor:
+            raise SourceError(
+                SYSTEM,
+                "POST /services/rest/query/v1/suiteql",
+                f"more than {max_rows} rows of {table} share "
+                f"{conf.cursor} = {newest}; cannot page past NetSuite's query limit",
+            )
+        floor, floor_ids = newest, set(newest_ids)
+    if newest is not None:
+        state["cursor"] = newest.isoformat()
+        state["ids"] = sorted(newest_ids)
+
+
 def _table_resource(
     table: str,
     conf: ErpTable,
@@ -89,47 +155,128 @@ def _table_resource(
     date_format: str,
     stats: RunStats | None,
     max_rows: int = MAX_ROWS_PER_QUERY,
+    deletions: _Deletions | None = None,
 ) -> DltResource:
     def rows() -> Iterator[Any]:
-        timer = Timer(stats.table(SYSTEM, table) if stats else None)
+        if deletions is not None:
+            deletions.start()
         state = dlt.current.resource_state()
-        batcher = Batcher(SYSTEM, _spec(table, conf, date_format), stats)
-        floor = dt.datetime.fromisoformat(state["cursor"]) if state.get("cursor") else None
-        floor_ids: set[str] = set(state.get("ids") or [])
-        newest, newest_ids = floor, set(floor_ids)
-        while True:
-            # One query reads at most max_rows rows; the next starts at the cursor.
-            with timer:
-                pages = client.query(build_query(table, conf, floor))
-            read = 0
-            while read < max_rows:
-                with timer:
-                    page = next(pages, None)
-                    if page is None:
-                        break
-                    read += len(page)
-                    converted, quarantine = batcher.convert(_with_timestamps(page))
-                    if converted is not None:
-                        converted, newest, newest_ids = _past_cursor(
-                            converted, conf, floor, floor_ids, newest, newest_ids
-                        )
-                    out = list(emit(converted, quarantine))
-                yield from out
-            if read < max_rows:
-                break
-            if newest == floor:
-                raise SourceError(
-                    SYSTEM,
-                    "POST /services/rest/query/v1/suiteql",
-                    f"more than {max_rows} rows of {table} share "
-                    f"{conf.cursor} = {newest}; cannot page past NetSuite's query limit",
-                )
-            floor, floor_ids = newest, set(newest_ids)
-        if newest is not None:
-            state["cursor"] = newest.isoformat()
-            state["ids"] = sorted(newest_ids)
+        yield from _read_table(table, conf, client, date_format, stats, max_rows, state)
 
-    return dlt.resource(rows, name=table, write_disposition="merge", primary_key=list(conf.key))
+    return dlt.resource(
+        rows,
+        name=table,
+        write_disposition="merge",
+        primary_key=list(conf.key),
+        columns=_HARD_DELETE if table in _DELETABLE else {},
+    )
+
+
+class _Deletions:
+    """The run's `deletedrecord` rows and the delete markers they make, read once, first.
+
+    Whichever resource runs first calls `start()`, so deletions are read before any table:
+    a record deleted later in the run is listed by the next run, by when its rows have landed.
+    """
+
+    def __init__(
+        self, client: SuiteQLClient, date_format: str, stats: RunStats | None, max_rows: int
+    ) -> None:
+        self.client = client
+        self.date_format = date_format
+        self.stats = stats
+        self.max_rows = max_rows
+        self.started = False
+        self.items: list[Any] = []  # deletedrecord rows as read (dlt items)
+        self.deleted: dict[str, set[int]] = {}  # raw table -> ids deleted
+        self.state: dict[str, Any] = {}
+
+    def start(self) -> None:
+        if self.started:
+            return
+        self.started = True
+        self.state = dict(dlt.current.source_state().get(DELETED_TABLE) or {})
+        conf = TABLES[DELETED_TABLE]
+        for item in _read_table(
+            DELETED_TABLE,
+            conf,
+            self.client,
+            self.date_format,
+            self.stats,
+            self.max_rows,
+            self.state,
+        ):
+            self.items.append(item)
+            if isinstance(item, pa.Table) and item.num_rows:
+                kinds = item.column("recordtypeid").to_pylist()
+                ids = item.column("recordid").to_pylist()
+                for kind, rid in zip(kinds, ids, strict=True):
+                    target = DELETED_RECORD_TABLES.get(str(kind))
+                    if target is not None and rid is not None:
+                        self.deleted.setdefault(target, set()).add(int(rid))
+
+    def markers(self) -> Iterator[Any]:
+        """Delete markers for every table that loses rows (merged like any other rows)."""
+        for table, ids in sorted(self.deleted.items()):
+            yield from self._emit(table, ("id",), [(i,) for i in sorted(ids)])
+        transactions = sorted(self.deleted.get("transaction", ()))
+        if not transactions:
+            return
+        for table, (key, refs) in _CHILDREN.items():
+            yield from self._emit(table, key, _landed_keys(table, key, refs, transactions))
+
+    def _emit(self, table: str, key: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Iterator[Any]:
+        if not rows:
+            return
+        columns = {name: pa.array([r[n] for r in rows], pa.int64()) for n, name in enumerate(key)}
+        columns[DELETED_COLUMN] = pa.array([True] * len(rows), pa.bool_())
+        hints = dlt.mark.make_hints(
+            table_name=table,
+            write_disposition="merge",
+            primary_key=list(key),
+            columns=_HARD_DELETE,
+        )
+        if self.stats is not None:
+            self.stats.add(SYSTEM, table, deleted=len(rows))
+        yield dlt.mark.with_hints(pa.table(columns), hints, create_table_variant=True)
+
+
+def _landed_keys(
+    table: str, key: tuple[str, ...], refs: tuple[str, ...], parents: list[int]
+) -> list[tuple[Any, ...]]:
+    """Keys of the rows of `table` already in the warehouse that name one of `parents` in any
+    of the `refs` columns (NetSuite lists a deleted transaction, not its lines or links)."""
+    try:
+        schema = dlt.current.source_schema()
+    except Exception:  # no pipeline context: nothing has landed that could be deleted
+        return []
+    if schema.naming.normalize_table_identifier(table) not in schema.tables:
+        return []  # never landed (first run, or after --full-refresh)
+    pipeline = dlt.current.pipeline()
+    out: list[tuple[Any, ...]] = []
+    with pipeline.sql_client() as client:
+        qualified = client.make_qualified_table_name(table)
+        cols = ", ".join(client.escape_column_name(c) for c in key)
+        for start in range(0, len(parents), 1000):
+            chunk = ", ".join(str(int(p)) for p in parents[start : start + 1000])
+            where = " or ".join(f"{client.escape_column_name(r)} in ({chunk})" for r in refs)
+            rows = client.execute_sql(f"select {cols} from {qualified} where {where}") or []
+            out.extend(tuple(r) for r in rows)
+    return sorted(set(out))
+
+
+def _deletedrecord_resource(deletions: _Deletions) -> DltResource:
+    def rows() -> Iterator[Any]:
+        deletions.start()
+        yield from deletions.items
+        yield from deletions.markers()
+        if deletions.state.get("cursor"):
+            dlt.current.source_state()[DELETED_TABLE] = deletions.state
+
+    conf = TABLES[DELETED_TABLE]
+    return dlt.resource(
+        rows, name=DELETED_TABLE, write_disposition="merge", primary_key=list(conf.key)
+    )
 
 
 def _past_cursor(
@@ -194,7 +341,8 @@ def erp_source(
 
     Returns:
         Resources `subsidiary`, `currency`, `currencyrate`, `accountingperiod`, `customer`,
-        `item`, `transaction`, `transactionline` and `previoustransactionlink`.
+        `item`, `transaction`, `transactionline`, `previoustransactionlink` and
+        `deletedrecord` (which also merges the delete markers into the others).
     """
     client = SuiteQLClient(
         base_url,
@@ -203,7 +351,10 @@ def erp_source(
         verify=ca_bundle or True,
     )
     run_stats = stats if isinstance(stats, RunStats) else None
-    return [
-        _table_resource(table, conf, client, date_format, run_stats, max_rows_per_query)
+    deletions = _Deletions(client, date_format, run_stats, max_rows_per_query)
+    resources = [
+        _table_resource(table, conf, client, date_format, run_stats, max_rows_per_query, deletions)
         for table, conf in TABLES.items()
+        if table != DELETED_TABLE
     ]
+    return [*resources, _deletedrecord_resource(deletions)]

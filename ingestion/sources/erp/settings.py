@@ -37,7 +37,20 @@ class ErpTable:
     join: str = ""
 
 
+#: `deletedrecord.recordtypeid` values the source applies, and the raw table each deletes from.
+#: A deleted transaction also takes its `transactionline` and `previoustransactionlink` rows.
+DELETED_RECORD_TABLES = {
+    "customer": "customer",
+    "invoice": "transaction",
+    "customerpayment": "transaction",
+    "creditmemo": "transaction",
+}
+#: The hard-delete column of the raw tables rows can be deleted from: `true` removes the row at
+#: merge (NetSuite has no such field; only the source's delete markers carry it).
+DELETED_COLUMN = "cl_deleted"
+
 _TYPES = ", ".join(f"'{t}'" for t in TRANSACTION_TYPES)
+_DELETED_TYPES = ", ".join(f"'{t}'" for t in DELETED_RECORD_TABLES)
 
 TABLES: dict[str, ErpTable] = {
     "subsidiary": ErpTable(
@@ -102,5 +115,13 @@ TABLES: dict[str, ErpTable] = {
         "lastmodifieddate",
         {"previousdoc": "bigint", "nextdoc": "bigint", "foreignamount": "decimal",
          "lastmodifieddate": "timestamp"},
+    ),
+    # Read first in every run (see `ingestion.sources.erp._Deletions`), landed as it is.
+    "deletedrecord": ErpTable(
+        ("recordtypeid", "recordid"),
+        "deleteddate",
+        {"recordid": "bigint", "iscustomlist": "bool", "iscustomrecord": "bool",
+         "deleteddate": "timestamp"},
+        where=f"t.recordtypeid IN ({_DELETED_TYPES})",
     ),
 }  # fmt: skip
