@@ -9,7 +9,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from sandbox.generator import SCALES, advance, generate
+from sandbox.generator import SCALES, advance, build, generate
 from sandbox.schema import SandboxPaths
 
 
@@ -35,12 +35,17 @@ def main() -> None:
         )
     seconds = time.perf_counter() - started
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # the SQLite writers run in child processes: their peaks count too
+    writer_mb = build.last_writer_peak_rss / 1024
     counts = manifest["counts"]
     log.info(
-        "%s: %.1f s, peak RSS %.0f MB, %d customers, %d invoices, %d ERP transactions",
+        "%s: %.1f s, peak RSS %.0f MB (simulation %.0f MB + writers %.0f MB),"
+        " %d customers, %d invoices, %d ERP transactions",
         manifest["scale"],
         seconds,
+        rss_mb + writer_mb,
         rss_mb,
+        writer_mb,
         counts.get("customers", 0),
         counts.get("invoices", 0),
         counts.get("transaction", 0),

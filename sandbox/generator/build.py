@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import logging
 import pickle
 import random
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,6 +38,9 @@ from sandbox.ids import sf_id
 log = logging.getLogger(__name__)
 
 STATE_FILE = "generator_state.pickle"
+
+#: summed peak RSS (KiB) of the writer processes of the last generate/advance in this process
+last_writer_peak_rss = 0
 
 
 def _noop(stage: str, fraction: float) -> None:
@@ -97,13 +103,13 @@ def generate(
         end=end,
         usage_share=cfg.usage_customers_share,
     )
-    sim.store = Store(paths, bulk=True)
-    sim.events_from = epoch_of(end) - EVENT_WINDOW
-    progress("setup", 0.0)
-    _write_static(sim)
-    sim.run(end, progress, "simulate")
-    progress("write", 0.95)
-    manifest = _finish(sim, paths, end, append_gt=False)
+    with _working(sim, Store(paths, bulk=True)):
+        sim.events_from = epoch_of(end) - EVENT_WINDOW
+        progress("setup", 0.0)
+        _write_static(sim)
+        sim.run(end, progress, "simulate")
+        progress("write", 0.95)
+        manifest = _finish(sim, paths, end, append_gt=False)
     progress("done", 1.0)
     return manifest
 
@@ -126,26 +132,61 @@ def advance(
     state = paths.root / STATE_FILE
     if not state.exists():
         raise FileNotFoundError(f"{state} is missing: run generate first (advance continues it)")
-    with state.open("rb") as fh:
-        sim: Simulation = pickle.load(fh)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # unpickling builds the whole live state: see _working
+    try:
+        with state.open("rb") as fh:
+            sim: Simulation = pickle.load(fh)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     old_clock = sim.day
     new_clock = old_clock + timedelta(days=days)
     sim.rng = random.Random(f"{sim.seed}:{old_clock.isoformat()}")
-    sim.store = Store(paths, bulk=False)
-    sim.advance_mode = True
-    sim.events_from = max(epoch_of(old_clock), epoch_of(new_clock) - EVENT_WINDOW)
-    # the ERP API may have created records: continue numbering above them
-    for table, col in (("customer", "id"), ("transaction", "id"), ("transactionline", "uniquekey")):
-        top = erp_max_id(sim.st.erp, table, col) + 1
-        sim.erp_next[table] = max(sim.erp_next.get(table, 1), top)
-    sim.st.billing.execute(
-        "delete from events where created < ?", (epoch_of(new_clock) - EVENT_WINDOW,)
-    )
-    progress("simulate", 0.0)
-    sim.run(new_clock, progress, "simulate")
-    manifest = _finish(sim, paths, new_clock, append_gt=True)
+    with _working(sim, Store(paths, bulk=False)):
+        sim.advance_mode = True
+        sim.events_from = max(epoch_of(old_clock), epoch_of(new_clock) - EVENT_WINDOW)
+        # the ERP API may have created records: continue numbering above them
+        for table, col in (
+            ("customer", "id"),
+            ("transaction", "id"),
+            ("transactionline", "uniquekey"),
+        ):
+            top = erp_max_id(sim.st, table, col) + 1
+            sim.erp_next[table] = max(sim.erp_next.get(table, 1), top)
+        sim.st.execute(
+            "billing",
+            "delete from events where created < ?",
+            (epoch_of(new_clock) - EVENT_WINDOW,),
+        )
+        progress("simulate", 0.0)
+        sim.run(new_clock, progress, "simulate")
+        manifest = _finish(sim, paths, new_clock, append_gt=True)
     progress("done", 1.0)
     return manifest
+
+
+@contextmanager
+def _working(sim: Simulation, store: Store) -> Iterator[None]:
+    """Attach the store to the simulation for a run; on failure stop its writer process.
+
+    The cyclic garbage collector is off meanwhile: the live state is millions of long-lived
+    objects that the simulation never links into cycles, and collecting them over and over
+    cost a fifth of the run.
+    """
+    sim.store = store
+    store.set_book(sim.seed, sim.book.created)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    except BaseException:
+        store.abort()
+        sim.store = None
+        raise
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,9 +307,7 @@ def _write_fx(sim: Simulation) -> None:
 
 def _write_periods(sim: Simulation, clock: date) -> None:
     """Accounting periods from the start's year to the clock's year, closed 45 days back."""
-    con = sim.st.erp
-    sim.st.flush()
-    existing = {r[0]: r[1] for r in con.execute("select id, closed from accountingperiod")}
+    existing = {r[0]: r[1] for r in sim.st.query("erp", "select id, closed from accountingperiod")}
     cutoff = clock - timedelta(days=45)
     ts = ns_datetime(epoch_of(clock))
     rows = []
@@ -288,7 +327,8 @@ def _write_periods(sim: Simulation, clock: date) -> None:
         closed = "T" if last < cutoff else "F"
         if pid in existing:
             if existing[pid] != closed:
-                con.execute(
+                sim.st.execute(
+                    "erp",
                     "update accountingperiod set closed = ?, arlocked = ?, lastmodifieddate = ?"
                     " where id = ?",
                     (closed, closed, ts, pid),
@@ -339,7 +379,6 @@ def _contract_row(k: Contract) -> dict[str, Any]:
 
 def _flush_live(sim: Simulation) -> None:
     st = sim.st
-    erp = st.erp
     for n in sorted(sim.customers):
         c = sim.customers[n]
         st.crm_row("Account", c.account_row)
@@ -377,12 +416,13 @@ def _flush_live(sim: Simulation) -> None:
                 },
             )
         elif c.erp_name != c.erp_name_written:
-            st.flush()
-            erp.execute(
+            st.execute(
+                "erp",
                 "update customer set companyname = ?, lastmodifieddate = ? where id = ?",
                 (c.erp_name, ns_datetime(c.erp_modified), c.erp_id),
             )
-            erp.execute(
+            st.execute(
+                "erp",
                 "insert into _record_version (record_type, id, version) values ('customer', ?, 2)"
                 " on conflict (record_type, id) do update set version = version + 1",
                 (c.erp_id,),
@@ -434,7 +474,8 @@ def _finish(
     _write_fx(sim)
     _write_periods(sim, clock)
     _flush_live(sim)
-    sim.st.commit()
+    # the writer applies the backlog while the files below are written
+    sim.st.flush()
     partial = None
     if clock.day != 1:
         partial, _ = sim.snapshot_values()
@@ -461,12 +502,17 @@ def _finish(
         "counts": sim.st.counts(),
         "generator_version": GENERATOR_VERSION,
     }
-    sim.store.close()  # type: ignore[union-attr]
+    store = sim.st
+    # the writer commits and builds the indexes while the state is pickled
+    store.close_async()
     sim.store = None
     tmp = paths.root / (STATE_FILE + ".tmp")
     with tmp.open("wb") as fh:
         pickle.dump(sim, fh, protocol=pickle.HIGHEST_PROTOCOL)
     shutil.move(tmp, paths.root / STATE_FILE)
+    store.wait_closed()
+    global last_writer_peak_rss
+    last_writer_peak_rss = sum(store.writer_peak_rss)
     paths.manifest.write_text(json.dumps(manifest, indent=2) + "\n")
     log.info("sandbox at %s: clock %s", paths.root, manifest["clock"])
     return manifest

@@ -36,7 +36,8 @@ from sandbox.generator.catalog import (
     TITLES,
     USAGE_PRODUCT,
 )
-from sandbox.generator.fastids import fast_stripe_id
+from sandbox.generator.fastids import cached_sf_id, fast_sf_id, fast_stripe_id
+from sandbox.generator.render import charge_doc_of, erp_invoice_snapshot, invoice_snapshot
 from sandbox.generator.state import (
     Contract,
     Customer,
@@ -45,10 +46,9 @@ from sandbox.generator.state import (
     SubItem,
     Subscription,
 )
-from sandbox.generator.store import Store, dumps_bytes
+from sandbox.generator.store import CRM_COLS, Store, dumps_bytes
 from sandbox.generator.stripe_docs import (
     PriceBook,
-    charge_doc,
     credit_note_doc,
     customer_doc,
     event_doc,
@@ -70,7 +70,6 @@ from sandbox.generator.timeutil import (
     sf_datetime,
     short_date,
 )
-from sandbox.ids import sf_id
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +155,7 @@ class Simulation:
         return fast_stripe_id(prefix, self.next_n(prefix), self.seed)
 
     def sfid(self, obj: str) -> str:
-        return sf_id(schema.CRM_KEY_PREFIX[obj], self.next_n("sf:" + obj))
+        return fast_sf_id(schema.CRM_KEY_PREFIX[obj], self.next_n("sf:" + obj))
 
     def erp_id(self, table: str) -> int:
         n = self.erp_next.get(table, 1)
@@ -279,7 +278,10 @@ class Simulation:
 
     def ledger_add(self, table: dict[tuple[str, str], list[int]], t: int, cur: str, minor: int):
         d = _d(t)
-        usd = money.usd_cents(minor, cur, self.rate_on(d, cur))
+        if cur == "USD":
+            usd = minor
+        else:
+            usd = money.usd_cents_micro(minor, cur, money.micro_units(self.fx[d][cur]))
         cell = table.setdefault((d[:7], cur), [0, 0])
         cell[0] += minor
         cell[1] += usd
@@ -377,7 +379,7 @@ class Simulation:
             "BillingCountry": country,
             "NumberOfEmployees": int(self.rng.lognormvariate(4.5, 1.2)) + 5,
             "CurrencyIsoCode": sub.currency,
-            "OwnerId": sf_id(schema.CRM_KEY_PREFIX["User"], 1 + n % 7),
+            "OwnerId": cached_sf_id(schema.CRM_KEY_PREFIX["User"], 1 + n % 7),
             "Tax_Id__c": f"{country}{self.rng.randint(10**8, 10**9 - 1)}",
             "IsDeleted": 0,
             "CreatedDate": ts,
@@ -489,8 +491,8 @@ class Simulation:
                 {
                     "Id": self.sfid("OpportunityLineItem"),
                     "OpportunityId": opp_id,
-                    "Product2Id": sf_id(schema.CRM_KEY_PREFIX["Product2"], p.n),
-                    "PricebookEntryId": sf_id(
+                    "Product2Id": cached_sf_id(schema.CRM_KEY_PREFIX["Product2"], p.n),
+                    "PricebookEntryId": cached_sf_id(
                         schema.CRM_KEY_PREFIX["PricebookEntry"],
                         p.n * 10 + ("USD", "EUR", "GBP", "JPY").index(currency),
                     ),
@@ -1028,55 +1030,26 @@ class Simulation:
     ) -> None:
         sub = SUBSIDIARY_BY_KEY[c.sub_key]
         xr = self.exchange_rate(currency, sub.currency, _d(t))
-        row = {
-            "id": pay_id,
-            "tranid": f"PYMT{self.next_n('tranid:pay'):07d}",
-            "type": "CustPymt",
-            "trandate": _d(t),
-            "duedate": None,
-            "entity": c.erp_id,
-            "currency": CURRENCY_ERP_ID[currency],
-            "exchangerate": float(xr),
-            "foreigntotal": money.major_text(amount, currency),
-            "foreignamountunpaid": None,
-            "status": "C",
-            "postingperiod": self.period_id(_d(t)),
-            "externalid": external,
-            "otherrefnum": external,
-            "memo": memo,
-            "voided": "F",
-            "createddate": ns_datetime(created),
-            "lastmodifieddate": ns_datetime(created),
-        }
-        self.st.erp_row("transaction", row)
-        self.st.erp_row(
-            "transactionline",
-            {
-                "uniquekey": self.erp_id("transactionline"),
-                "id": 0,
-                "transaction": pay_id,
-                "linesequencenumber": 0,
-                "mainline": "T",
-                "taxline": "F",
-                "foreignamount": money.major_text(amount, currency),
-                "netamount": self.net_text(amount, currency, xr, sub.currency),
-                "subsidiary": sub.erp_id,
-                "entity": c.erp_id,
-                "memo": memo,
-                "linelastmodifieddate": ns_datetime(created),
-            },
+        tranid = f"PYMT{self.next_n('tranid:pay'):07d}"
+        self.st.job(
+            "erp",
+            (
+                "payment",
+                c.erp_id,
+                c.sub_key,
+                pay_id,
+                tranid,
+                self.erp_id("transactionline"),
+                external,
+                t,
+                created,
+                currency,
+                amount,
+                xr,
+                [(inv.erp_id, amt) for inv, amt in applied],
+                memo,
+            ),
         )
-        for inv, amt in applied:
-            self.st.erp_row(
-                "previoustransactionlink",
-                {
-                    "previousdoc": inv.erp_id,
-                    "nextdoc": pay_id,
-                    "linktype": "Payment",
-                    "foreignamount": money.major_text(amt, currency),
-                    "lastmodifieddate": ns_datetime(created),
-                },
-            )
 
     def exchange_rate(self, currency: str, sub_currency: str, d: str) -> Decimal:
         """transaction.exchangerate: units of the subsidiary currency per transaction unit."""
@@ -1099,18 +1072,20 @@ class Simulation:
         """In `advance`: a reverse-ETL write may have created the missing ERP customer."""
         if not self.advance_mode:
             return
-        row = self.st.erp.execute(
-            "select id from customer where externalid = ?", (c.account_id,)
-        ).fetchone()
+        rows = self.st.query("erp", "select id from customer where externalid = ?", (c.account_id,))
+        row = rows[0] if rows else None
         if row:
             c.erp_id = int(row[0])
             c.erp_written = True
             c.erp_name = c.erp_name_written = c.name
 
     def adopt_erp_invoice(self, inv: Invoice) -> None:
-        row = self.st.erp.execute(
-            "select id from \"transaction\" where type = 'CustInvc' and externalid = ?", (inv.id,)
-        ).fetchone()
+        rows = self.st.query(
+            "erp",
+            "select id from \"transaction\" where type = 'CustInvc' and externalid = ?",
+            (inv.id,),
+        )
+        row = rows[0] if rows else None
         if row:
             inv.erp_id = int(row[0])
             inv.erp_written = True
@@ -1136,27 +1111,8 @@ class Simulation:
                 None,
             )
             self.settle(inv, t)
-            cdoc = charge_doc(
-                charge_id=charge_id,
-                created=t,
-                amount=inv.total,
-                currency=inv.currency,
-                customer=c.stripe_id,
-                invoice=inv.id,
-                payment_intent=inv.pi,
-                succeeded=True,
-                failure_code=None,
-            )
-            self.st.billing_row(
-                "charges",
-                {
-                    "id": charge_id,
-                    "created": t,
-                    "customer": c.stripe_id,
-                    "invoice": inv.id,
-                    "payment_intent": inv.pi,
-                    "doc": cdoc,
-                },
+            cdoc = self.write_charge(
+                charge_id, t, inv.total, inv.currency, c.stripe_id, inv.id, inv.pi, True, None
             )
             self.ledger_add(self.ledger.collections, t, inv.currency, inv.total)
             if t >= self.events_from:
@@ -1219,27 +1175,8 @@ class Simulation:
             "message": "Your card was declined.",
             "type": "card_error",
         }
-        cdoc = charge_doc(
-            charge_id=charge_id,
-            created=t,
-            amount=inv.total,
-            currency=inv.currency,
-            customer=c.stripe_id,
-            invoice=inv.id,
-            payment_intent=inv.pi,
-            succeeded=False,
-            failure_code=code,
-        )
-        self.st.billing_row(
-            "charges",
-            {
-                "id": charge_id,
-                "created": t,
-                "customer": c.stripe_id,
-                "invoice": inv.id,
-                "payment_intent": inv.pi,
-                "doc": cdoc,
-            },
+        cdoc = self.write_charge(
+            charge_id, t, inv.total, inv.currency, c.stripe_id, inv.id, inv.pi, False, code
         )
         if inv.attempt_count > len(RETRY_DAYS):
             inv.status, inv.uncollectible_at, inv.next_attempt = "uncollectible", t, None
@@ -1279,6 +1216,35 @@ class Simulation:
             self.push(t + self.rng.randint(3600, 2 * DAY), "void", inv.id)
         else:
             self.push(inv.next_attempt, "attempt", inv.id)
+
+    def write_charge(
+        self,
+        charge_id: str,
+        created: int,
+        amount: int,
+        currency: str,
+        customer: str | None,
+        invoice: str,
+        pi: str | None,
+        succeeded: bool,
+        failure_code: str | None,
+        amount_refunded: int = 0,
+    ) -> Callable[[], dict[str, Any]]:
+        """Upsert a charge (the writer renders it); gives its document for events."""
+        args = (
+            charge_id,
+            created,
+            amount,
+            currency,
+            customer,
+            invoice,
+            pi,
+            succeeded,
+            failure_code,
+            amount_refunded,
+        )
+        self.st.job("billing", ("charge", *args))
+        return lambda: charge_doc_of(args)
 
     def settle(self, inv: Invoice, t: int) -> None:
         inv.settled_at = t
@@ -1424,28 +1390,17 @@ class Simulation:
                 ),
             },
         )
-        cdoc = charge_doc(
-            charge_id=ch["charge"],
-            created=ch["created"],
-            amount=ch["amount"],
-            currency=ch["currency"],
-            customer=ch["customer"],
-            invoice=ch["invoice"],
-            payment_intent=ch["pi"],
-            succeeded=True,
-            failure_code=None,
-            amount_refunded=amount,
-        )
-        self.st.billing_row(
-            "charges",
-            {
-                "id": ch["charge"],
-                "created": ch["created"],
-                "customer": ch["customer"],
-                "invoice": ch["invoice"],
-                "payment_intent": ch["pi"],
-                "doc": cdoc,
-            },
+        cdoc = self.write_charge(
+            ch["charge"],
+            ch["created"],
+            ch["amount"],
+            ch["currency"],
+            ch["customer"],
+            ch["invoice"],
+            ch["pi"],
+            True,
+            None,
+            amount,
         )
         self.event(t, "charge.refunded", cdoc, {"amount_refunded": 0, "refunded": False})
         self.ledger_add(self.ledger.refunds, t, ch["currency"], amount)
@@ -1907,18 +1862,18 @@ class Simulation:
 
     def delete_lost_opportunity(self, t: int) -> None:
         """Someone cleans up the CRM: a lost opportunity goes to the recycle bin."""
-        con = self.st.crm
-        self.st.flush()
         where = '"StageName" = \'Closed Lost\' and "IsDeleted" = 0'
-        n = con.execute(f'select count(*) from "Opportunity" where {where}').fetchone()[0]
+        n = self.st.query("crm", f'select count(*) from "Opportunity" where {where}')[0][0]
         if not n:
             return
-        cur = con.execute(
-            f'select * from "Opportunity" where {where} order by "Id" limit 1 offset ?',
+        names = CRM_COLS["Opportunity"]
+        cols = ", ".join(f'"{name}"' for name in names)
+        found = self.st.query(
+            "crm",
+            f'select {cols} from "Opportunity" where {where} order by "Id" limit 1 offset ?',
             (self.rng.randrange(n),),
         )
-        names = [d[0] for d in cur.description]
-        row = dict(zip(names, cur.fetchone(), strict=True))
+        row = dict(zip(names, found[0], strict=True))
         self.on_crm_delete(t, row)
 
     def on_crm_delete(self, t: int, row: dict[str, Any]) -> None:
@@ -2000,37 +1955,18 @@ class Simulation:
         }
 
     def flush_invoice(self, inv: Invoice) -> None:
+        """Write the invoice as it stands (the writer process renders its rows)."""
         c = self.customers[inv.cust]
-        self.st.billing_row(
-            "invoices",
-            {
-                "id": inv.id,
-                "created": inv.created,
-                "customer": c.stripe_id,
-                "subscription": inv.sub_id,
-                "status": inv.status,
-                "doc": invoice_doc(inv, c),
-            },
+        lines = not inv.lines_written
+        inv.lines_written = True
+        erp = self.write_erp_invoice(inv, c)
+        if erp is not None:
+            self.st.job("erp", ("erp_invoice", erp_invoice_snapshot(inv), *erp))
+        self.st.job(
+            "billing",
+            ("invoice", invoice_snapshot(inv), c.stripe_id, c.email, c.stripe_name, lines),
+            sum(len(b) for b in inv.line_blobs) + 2000,
         )
-        if not inv.lines_written:
-            inv.lines_written = True
-            for seq, (blob, m) in enumerate(zip(inv.line_blobs, inv.line_meta, strict=True)):
-                self.st.billing_row(
-                    "invoice_lines",
-                    {"invoice": inv.id, "seq": seq, "id": m[0], "doc": blob.decode()},
-                )
-        if inv.pi:
-            self.st.billing_row(
-                "payment_intents",
-                {
-                    "id": inv.pi,
-                    "created": inv.pi_created,
-                    "customer": c.stripe_id,
-                    "invoice": inv.id,
-                    "doc": payment_intent_doc(inv, c),
-                },
-            )
-        self.write_erp_invoice(inv, c)
 
     def erp_status(self, inv: Invoice) -> tuple[str, int]:
         total = inv.erp_wrong_total if inv.erp_wrong_total is not None else inv.total
@@ -2040,19 +1976,19 @@ class Simulation:
             return "B", 0
         return "A", total
 
-    def write_erp_invoice(self, inv: Invoice, c: Customer) -> None:
+    def write_erp_invoice(self, inv: Invoice, c: Customer) -> tuple[Any, ...] | None:
+        """Update a posted invoice in place, or give the job of its first posting."""
         if inv.erp_id is None:
-            return
+            return None
         status, unpaid = self.erp_status(inv)
         currency = inv.erp_wrong_currency or inv.currency
         if inv.erp_written:
             if inv.erp_state == (status, unpaid):
                 # nothing changed on our side: leave whatever the ERP API may have written
-                return
+                return None
             inv.erp_state = (status, unpaid)
-            self.st.flush()
-            con = self.st.erp
-            con.execute(
+            self.st.execute(
+                "erp",
                 'update "transaction" set status = ?, foreignamountunpaid = ?, voided = ?,'
                 " lastmodifieddate = ? where id = ?",
                 (
@@ -2063,97 +1999,24 @@ class Simulation:
                     inv.erp_id,
                 ),
             )
-            con.execute(
+            self.st.execute(
+                "erp",
                 "insert into _record_version (record_type, id, version) values ('invoice', ?, 2)"
                 " on conflict (record_type, id) do update set version = version + 1",
                 (inv.erp_id,),
             )
-            return
+            return None
         inv.erp_written = True
         inv.erp_state = (status, unpaid)
         sub = SUBSIDIARY_BY_KEY[c.sub_key]
         d = _d(inv.finalized_at)
         xr = Decimal(1) if inv.erp_wrong_currency else self.exchange_rate(currency, sub.currency, d)
-        total = inv.erp_wrong_total if inv.erp_wrong_total is not None else inv.total
-        if inv.erp_wrong_currency:
-            # the same number, read in the subsidiary's currency
-            total_txt = money.major_text(inv.total, inv.currency)
-            unpaid_txt = money.major_text(unpaid, inv.currency)
-        else:
-            total_txt = money.major_text(total, currency)
-            unpaid_txt = money.major_text(unpaid, currency)
-        docs = [(inv.erp_id, inv.erp_tranid, inv.id, inv.erp_created, status, unpaid_txt)]
+        dup_tranid = None
+        n_docs = 1
         if inv.erp_dup_id is not None:
-            docs.append(
-                (
-                    inv.erp_dup_id,
-                    f"INV{self.next_n('tranid:inv'):07d}",
-                    None,
-                    min(inv.erp_created + 60, self.clock - 1),
-                    "A",
-                    total_txt,
-                )
-            )
-        for erp_id, tranid, external, created, st, unpaid_text in docs:
-            modified = max(created, inv.erp_modified) if external else created
-            self.st.erp_row(
-                "transaction",
-                {
-                    "id": erp_id,
-                    "tranid": tranid,
-                    "type": "CustInvc",
-                    "trandate": d,
-                    "duedate": _d(inv.due_date) if inv.due_date else d,
-                    "entity": c.erp_id,
-                    "currency": CURRENCY_ERP_ID[currency],
-                    "exchangerate": float(xr),
-                    "foreigntotal": total_txt,
-                    "foreignamountunpaid": unpaid_text,
-                    "status": st,
-                    "postingperiod": self.period_id(d),
-                    "externalid": external,
-                    "otherrefnum": inv.id,
-                    "memo": f"Stripe invoice {inv.number}",
-                    "voided": "T" if st == "V" else "F",
-                    "createddate": ns_datetime(created),
-                    "lastmodifieddate": ns_datetime(modified),
-                },
-            )
-            lines = [(None, None, None, total, inv.finalized_at, inv.finalized_at, None)]
-            for k, (_, price_id, amount, qty, proration, start, end, text) in enumerate(
-                inv.line_meta
-            ):
-                if k == 0 and inv.erp_wrong_total is not None:
-                    amount += inv.erp_wrong_total - inv.total
-                price = self.book.price_doc[price_id]
-                item = self.book.item_of_product[price["product"]]
-                rate = None if proration else price["unit_amount"]
-                lines.append((item, qty, rate, amount, start, end - 1, text))
-            # hot path: rows in ERP_FIELDS["transactionline"] column order, no dicts
-            same = xr == 1 or inv.erp_wrong_currency is not None
-            cur, sub_cur, line_modified = inv.currency, sub.currency, ns_datetime(created)
-            put = self.st.erp_values
-            for k, (item, qty, rate, amount, s0, s1, memo) in enumerate(lines):
-                ftxt = money.major_text(amount, cur)
-                put(
-                    "transactionline",
-                    [
-                        self.erp_id("transactionline"),
-                        k,
-                        erp_id,
-                        k,
-                        "T" if k == 0 else "F",
-                        "F",
-                        item,
-                        float(qty) if qty is not None else None,
-                        money.major_text(rate, cur) if rate is not None else None,
-                        ftxt,
-                        ftxt if same else self.net_text(amount, cur, xr, sub_cur),
-                        sub.erp_id,
-                        c.erp_id,
-                        memo,
-                        _d(s0) if k else None,
-                        _d(s1) if k else None,
-                        line_modified,
-                    ],
-                )
+            dup_tranid = f"INV{self.next_n('tranid:inv'):07d}"
+            n_docs = 2
+        # the writer numbers the lines from here (main line + one per Stripe line, per document)
+        uniquekey = self.erp_next.get("transactionline", 1)
+        self.erp_next["transactionline"] = uniquekey + n_docs * (1 + len(inv.line_meta))
+        return (c.erp_id, c.sub_key, xr, status, unpaid, uniquekey, dup_tranid, self.clock)

@@ -51,3 +51,18 @@ def usd_cents(minor: int, currency: str, rate: Decimal) -> int:
 def cents_text(cents: int) -> str:
     """USD cents as "123.45"."""
     return major_text(cents, "USD")
+
+
+@lru_cache(maxsize=65536)
+def micro_units(rate: Decimal) -> int:
+    """A rate with at most 6 decimals as an integer count of millionths (exact)."""
+    micro = rate.scaleb(6)
+    if micro != micro.to_integral_value():
+        raise ValueError(f"rate {rate} has more than 6 decimals")
+    return int(micro)
+
+
+def usd_cents_micro(minor: int, currency: str, micro: int) -> int:
+    """`usd_cents` with the rate given as `micro_units(rate)`: the same value, in integers."""
+    exp = EXPONENT[currency]
+    return div_round(minor * micro * 10 ** (2 - exp), 1_000_000)

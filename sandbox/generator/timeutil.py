@@ -20,13 +20,22 @@ def date_of(t: int) -> date:
     return datetime.fromtimestamp(t, UTC).date()
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def add_months(t: int, months: int) -> int:
     """Same day-of-month and time `months` later, clamped to the month's length (Stripe)."""
-    dt = datetime.fromtimestamp(t, UTC)
-    y, m = divmod(dt.month - 1 + months, 12)
-    year, month = dt.year + y, m + 1
-    day = min(dt.day, calendar.monthrange(year, month)[1])
-    return calendar.timegm(dt.replace(year=year, month=month, day=day).timetuple())
+    days, sec = divmod(t, DAY)
+    d = date.fromordinal(_EPOCH_ORDINAL + days)
+    y, m = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, m + 1
+    day = min(d.day, _month_days(year, month))
+    return (date(year, month, day).toordinal() - _EPOCH_ORDINAL) * DAY + sec
+
+
+@lru_cache(maxsize=4096)
+def _month_days(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
 
 
 def add_months_date(d: date, months: int) -> date:
