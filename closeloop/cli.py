@@ -564,5 +564,144 @@ def writeback_status() -> None:
         out.print(f"{status:<20} {n:>8,}")
 
 
+# --------------------------------------------------------------------------------------
+# run / ui: the whole loop through Dagster (orchestration)
+# --------------------------------------------------------------------------------------
+
+
+def _print_loop_summary(summary: Any) -> None:
+    table = Table(title=f"closeloop run {summary.run_id[:8]}")
+    table.add_column("what")
+    table.add_column("figure", justify="right")
+    for dataset, rows in summary.rows_landed.items():
+        table.add_row(f"rows landed in {dataset}", f"{rows:,}")
+    if summary.rows_rejected:
+        table.add_row("records quarantined", f"{summary.rows_rejected:,}")
+    table.add_row("models built", str(summary.models_built))
+    table.add_row("tests and checks passed", str(summary.checks_passed))
+    table.add_row("checks warning", str(summary.checks_warned))
+    table.add_row("tests and checks failed", str(summary.checks_failed))
+    found = summary.exceptions_by_type
+    table.add_row("exceptions found", f"{sum(found.values()):,}")
+    for kind, n in sorted(found.items()):
+        table.add_row(f"  {kind}", f"{n:,}")
+    for key in ("planned", "applied", "verified", "escalated", "waiting_for_approval"):
+        if key in summary.corrections:
+            table.add_row(f"corrections {key.replace('_', ' ')}", f"{summary.corrections[key]:,}")
+    out.print(table)
+    slowest = sorted(summary.stage_seconds.items(), key=lambda kv: -kv[1])[:6]
+    out.print("stages: " + ", ".join(f"{step} {sec:.1f} s" for step, sec in slowest), style="dim")
+    for failure in summary.failures[:20]:
+        console.print(f"[red]failed:[/red] {failure}")
+
+
+def _check_sources(settings: Settings) -> None:
+    configured = [name for name, src in settings.sources().items() if src.configured]
+    if configured and len(configured) < 3:
+        console.print(
+            f"[red]error:[/red] only {', '.join(configured)} has a SOURCES__*__BASE_URL: "
+            "set all three, or none to use the sandbox"
+        )
+        raise typer.Exit(2)
+
+
+@app.command("run")
+def run(
+    scale: Annotated[
+        str, typer.Option(help="Sandbox scale to generate when none exists.")
+    ] = "small",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """The whole loop once, in-process through Dagster: ingest, build, plan, apply, verify.
+
+    Starts the sandbox (generating it at --scale if needed) unless all SOURCES__*__BASE_URL
+    are set; the run is recorded under $CLOSELOOP_HOME/dagster, so `closeloop ui` shows it.
+    """
+    import contextlib
+
+    from orchestration.loop import patched_environ, run_loop, sources_for
+
+    settings = _settings()
+    started = time.perf_counter()
+    _check_sources(settings)
+    # dbt's own log lines go to stderr with the rest of the progress; stdout is the summary
+    with (
+        sources_for(settings, scale=scale) as env,
+        patched_environ(env),
+        contextlib.redirect_stdout(sys.stderr),
+    ):
+        summary = run_loop(Settings.from_env())
+    if as_json:
+        out.print_json(data=summary.as_dict())
+    else:
+        _print_loop_summary(summary)
+        elapsed = time.perf_counter() - started
+        if summary.success:
+            out.print(f"loop closed in {elapsed:.1f} s; `closeloop ui` shows the run")
+        else:
+            out.print(f"run failed after {elapsed:.1f} s; `closeloop ui` shows where and why")
+    if not summary.success:
+        raise typer.Exit(1)
+
+
+@app.command("ui")
+def ui(
+    host: Annotated[str, typer.Option(help="Interface of the Dagster UI.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
+    scale: Annotated[
+        str, typer.Option(help="Sandbox scale to generate when none exists.")
+    ] = "small",
+) -> None:
+    """Serve the sandbox (unless external sources are configured) and the Dagster UI."""
+    from orchestration.ui import serve_ui
+
+    settings = _settings()
+    _check_sources(settings)
+
+    def ready(env: dict[str, str]) -> None:
+        for name, value in sorted(env.items()):
+            if name.endswith("BASE_URL"):
+                out.print(f"{name:<28} {value}")
+        out.print(f"Dagster UI on http://{host}:{port} (Ctrl-C stops everything)")
+
+    code = serve_ui(settings, host=host, port=port, scale=scale, on_ready=ready)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command(
+    "transform",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def transform(
+    ctx: typer.Context,
+    command: Annotated[
+        str, typer.Argument(help="dbt command: build, run, test, parse, compile, ...")
+    ] = "build",
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild incremental models from scratch.")
+    ] = False,
+    target: Annotated[
+        str | None, typer.Option("--target", help="dbt target (default: DBT_TARGET or dev).")
+    ] = None,
+) -> None:
+    """Build the warehouse layers with dbt (staging, core, recon, kpi, ops, writeback)."""
+    from closeloop.transform import run_dbt
+
+    args = [command, *(["--full-refresh"] if full_refresh else []), *ctx.args]
+    started = time.monotonic()
+    outcome = run_dbt(args, _settings(), target=target)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
+    out.print(f"dbt {command}: {counts or 'nothing to do'} in {time.monotonic() - started:.1f} s")
+    for line in outcome.warnings:
+        console.print(f"[yellow]warn:[/yellow] {line}")
+    for line in outcome.failures:
+        console.print(f"[red]failed:[/red] {line}")
+    if outcome.exception is not None:
+        console.print(f"[red]error:[/red] {outcome.exception}")
+    if not outcome.success:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

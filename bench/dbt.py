@@ -1,0 +1,159 @@
+"""dbt benchmark (`make bench`): `dbt build` at `medium` from scratch, then after ~1% changes.
+
+Figures:
+
+1. full: `dbt build --full-refresh` on a fresh `medium` landing;
+2. incremental: `dbt build` after `advance` moved the company a few days (about 1% of the
+   source records new or changed) and ingestion landed the changes; and the ratio of the two;
+3. correctness at `medium`: recon precision/recall per exception type against the ground
+   truth and the KPI tie-out with the ledger (figures differing), measured on the full build.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from closeloop.settings import SANDBOX_DEFAULT_TOKENS, Settings, disable_telemetry
+from closeloop.transform import run_dbt
+
+disable_telemetry()
+
+SCALE = "medium"
+SEED = 42
+ADVANCE_DAYS = 7
+
+
+def _env(home: Path, urls: dict[str, str]) -> dict[str, str]:
+    env = {"CLOSELOOP_HOME": str(home), "CLOSELOOP_WAREHOUSE": "duckdb"}
+    names = {
+        "crm": ("SOURCES__CRM__BASE_URL", "SOURCES__CRM__ACCESS_TOKEN"),
+        "billing": ("SOURCES__BILLING__BASE_URL", "SOURCES__BILLING__API_KEY"),
+        "erp": ("SOURCES__ERP__BASE_URL", "SOURCES__ERP__ACCESS_TOKEN"),
+    }
+    for system, (url_env, token_env) in names.items():
+        env[url_env] = urls[system]
+        env[token_env] = SANDBOX_DEFAULT_TOKENS[system]
+    return env
+
+
+def _ingest(home: Path) -> float:
+    """Serve the sandbox under `home` and ingest everything; seconds taken."""
+    import os
+
+    from ingestion.pipelines import run_ingest
+    from sandbox.schema import SandboxPaths
+    from sandbox.server import ServeOptions, running
+
+    opts = ServeOptions(
+        ports={"crm": 0, "billing": 0, "erp": 0}, tokens=dict(SANDBOX_DEFAULT_TOKENS)
+    )
+    with running(SandboxPaths.under(home), opts) as sandbox:
+        env = _env(home, sandbox.urls)
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            started = time.perf_counter()
+            run_ingest()
+            return time.perf_counter() - started
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def _rows(settings: Settings, sql: str) -> list[dict[str, Any]]:
+    con = duckdb.connect(str(settings.duckdb_path))
+    try:
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description or []]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        con.close()
+
+
+def _correctness(home: Path, settings: Settings) -> dict[str, Any]:
+    from tests.dbt.scoring import load_truth, score
+    from tests.dbt.tieout import compare, load_ledger
+
+    scores = score(_rows(settings, "select * from recon.recon_exceptions"), load_truth(home))
+    diffs = compare(_rows(settings, "select * from kpi.kpi_monthly"), load_ledger(home))
+    return {
+        "recon": {
+            name: {"precision": s.precision, "recall": s.recall, "tp": s.true_positive}
+            for name, s in sorted(scores.items())
+        },
+        "kpi_figures_differing": len(diffs),
+        "kpi_differences_sample": [str(d) for d in diffs[:5]],
+    }
+
+
+def bench_dbt(home: Path) -> dict[str, Any]:
+    """Time `dbt build` on a `medium` landing from scratch and after ~1% of changes.
+
+    Args:
+        home: a closeloop home whose `sandbox/` holds a `medium` sandbox (generated when
+            missing); it is copied, never changed.
+
+    Returns:
+        The figures (seconds, ratio, correctness), also printed.
+    """
+    from sandbox.generator import advance, generate
+    from sandbox.schema import SandboxPaths
+
+    with tempfile.TemporaryDirectory(prefix="closeloop-bench-dbt-") as tmp:
+        work = Path(tmp) / "home"
+        if (home / "sandbox" / "manifest.json").exists():
+            shutil.copytree(home / "sandbox", work / "sandbox")
+        else:
+            generate(SandboxPaths.under(work), seed=SEED, scale=SCALE)
+        settings = Settings.from_env({"CLOSELOOP_HOME": str(work)})
+        target = work / "dbt-target"
+        ingest_s = _ingest(work)
+
+        started = time.perf_counter()
+        full = run_dbt(["build", "--full-refresh"], settings, target="dev", target_path=target)
+        full_s = time.perf_counter() - started
+        correctness = _correctness(work, settings)
+        print(f"dbt build --full-refresh at {SCALE}: {full_s:.1f} s ({full.counts()})", flush=True)
+        for name, s in correctness["recon"].items():
+            print(f"  recon {name:34} precision {s['precision']:.3f} recall {s['recall']:.3f}")
+        print(f"  KPI figures differing from the ledger: {correctness['kpi_figures_differing']}")
+        for line in correctness["kpi_differences_sample"]:
+            print(f"    {line}")
+
+        advance(SandboxPaths.under(work), days=ADVANCE_DAYS)
+        ingest_incremental_s = _ingest(work)
+        started = time.perf_counter()
+        incremental = run_dbt(["build"], settings, target="dev", target_path=target)
+        incremental_s = time.perf_counter() - started
+
+    result = {
+        "scale": SCALE,
+        "ingest_s": round(ingest_s, 1),
+        "dbt_build_full_s": round(full_s, 1),
+        "dbt_build_full_ok": full.success,
+        "advance_days": ADVANCE_DAYS,
+        "ingest_incremental_s": round(ingest_incremental_s, 1),
+        "dbt_build_incremental_s": round(incremental_s, 1),
+        "dbt_build_incremental_ok": incremental.success,
+        "incremental_vs_full": round(incremental_s / full_s, 3) if full_s else None,
+        **correctness,
+    }
+    print(
+        f"dbt build after advance({ADVANCE_DAYS} days): {incremental_s:.1f} s "
+        f"({incremental.counts()}), ratio {result['incremental_vs_full']:.0%} (aim < 20%)"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    bench_dbt(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(".closeloop"))

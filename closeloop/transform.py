@@ -1,0 +1,110 @@
+"""Run the dbt project in-process (`closeloop transform`, tests, benchmarks, orchestration)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from closeloop.settings import Settings, disable_telemetry
+
+log = logging.getLogger(__name__)
+
+#: The dbt project (profiles.yml lives in it too).
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+
+
+@dataclass
+class DbtOutcome:
+    """What a dbt invocation did: success, per-node statuses and the raw dbt result."""
+
+    success: bool
+    statuses: dict[str, str] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    result: Any = None
+    exception: BaseException | None = None
+
+    def counts(self) -> dict[str, int]:
+        """How many nodes ended in each status."""
+        out: dict[str, int] = {}
+        for status in self.statuses.values():
+            out[status] = out.get(status, 0) + 1
+        return out
+
+
+def dbt_env(settings: Settings | None = None, target: str | None = None) -> dict[str, str]:
+    """The environment dbt reads (profiles.yml): the warehouse path and target from `settings`."""
+    settings = settings or Settings.from_env()
+    env = {
+        "CLOSELOOP_HOME": str(settings.home),
+        "CLOSELOOP_DUCKDB_PATH": str(settings.duckdb_path),
+    }
+    chosen = target or os.environ.get("DBT_TARGET")
+    if chosen is None:
+        chosen = "prod" if settings.warehouse == "snowflake" else "dev"
+    env["DBT_TARGET"] = chosen
+    return env
+
+
+@contextmanager
+def _patched_env(values: Mapping[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_dbt(
+    args: Sequence[str],
+    settings: Settings | None = None,
+    *,
+    target: str | None = None,
+    target_path: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
+) -> DbtOutcome:
+    """Run one dbt command (`["build"]`, `["run", "-s", "kpi"]`, ...) against the project.
+
+    Args:
+        args: the dbt command line without `dbt`.
+        settings: closeloop settings (read from the environment when omitted).
+        target: dbt target (`dev`, `prod`, `ci_snowflake`); default from `DBT_TARGET` or the
+            warehouse setting.
+        target_path: where dbt writes compiled SQL and artifacts (default dbt_project/target).
+        extra_env: more environment variables for profiles.yml (e.g. `FAKESNOW_PORT`).
+
+    Returns:
+        The outcome, with each node's status and the failing or warning nodes by name.
+    """
+    from dbt.cli.main import dbtRunner  # dbt is heavy to import: only when used
+
+    disable_telemetry()
+    env = dbt_env(settings, target)
+    env.update(extra_env or {})
+    cli = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    if target_path is not None:
+        cli += ["--target-path", str(target_path)]
+    log.info("dbt %s (target %s)", " ".join(args), env["DBT_TARGET"])
+    with _patched_env(env):
+        res = dbtRunner().invoke(cli)
+    outcome = DbtOutcome(success=bool(res.success), result=res, exception=res.exception)
+    results = getattr(res.result, "results", None) or []
+    for node_result in results:
+        name = getattr(node_result.node, "unique_id", str(node_result.node))
+        status = str(node_result.status)
+        outcome.statuses[name] = status
+        if status in ("error", "fail", "runtime error"):
+            outcome.failures.append(f"{name}: {node_result.message}")
+        elif status == "warn":
+            outcome.warnings.append(f"{name}: {node_result.message}")
+    return outcome

@@ -1,0 +1,45 @@
+{# The exception types of DESIGN.md with who owns the truth, which system gets corrected, the
+   action, base severity and whether the fix moves money (then a human approves it). One place,
+   read by recon_exceptions, erp_corrections and the accepted_values tests. #}
+{% macro exception_type_rules() -%}
+    {{ return([
+        ('customer_missing_in_billing', 'crm', 'billing', 'create_billing_customer', 'high', false),
+        ('customer_missing_in_erp', 'crm', 'erp', 'create_erp_customer', 'high', false),
+        ('customer_attribute_mismatch', 'crm', 'erp', 'update_erp_customer', 'low', false),
+        ('subscription_missing', 'crm', 'billing', 'create_billing_subscription', 'high', true),
+        ('contract_subscription_mismatch', 'crm', 'billing', 'update_billing_subscription', 'medium', true),
+        ('invoice_missing_in_erp', 'billing', 'erp', 'create_erp_invoice', 'high', true),
+        ('invoice_duplicate_in_erp', 'billing', 'erp', 'void_erp_invoice', 'high', true),
+        ('invoice_amount_mismatch', 'billing', 'erp', 'update_erp_invoice', 'high', true),
+        ('invoice_currency_mismatch', 'billing', 'erp', 'update_erp_invoice', 'high', true),
+        ('invoice_status_mismatch', 'billing', 'erp', 'update_erp_invoice', 'medium', false),
+        ('payment_missing_in_erp', 'billing', 'erp', 'create_erp_payment', 'high', true),
+        ('payment_amount_mismatch', 'billing', 'erp', 'update_erp_payment', 'medium', true),
+    ]) }}
+{%- endmacro %}
+
+{% macro exception_types() -%}
+    {{ return(exception_type_rules() | map(attribute=0) | list) }}
+{%- endmacro %}
+
+{% macro exception_rules() -%}
+    {%- for r in exception_type_rules() %}
+    select
+        '{{ r[0] }}' as exception_type,
+        '{{ r[1] }}' as owner_system,
+        '{{ r[2] }}' as mirror_system,
+        '{{ r[3] }}' as correction_action,
+        '{{ r[4] }}' as base_severity,
+        {{ r[5] }} as is_money_changing
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{# The metrics of kpi_monthly, each in transaction currency and `_usd`. #}
+{% macro kpi_metrics() -%}
+    {{ return([
+        'bookings', 'billings', 'credit_notes', 'collections', 'refunds', 'recognized_revenue',
+        'mrr', 'mrr_new', 'mrr_expansion', 'mrr_contraction', 'mrr_churn', 'mrr_reactivation',
+        'open_ar',
+    ]) }}
+{%- endmacro %}

@@ -1,0 +1,38 @@
+with
+
+matched as (
+
+    select * from {{ ref('int_customers_matched') }}
+
+),
+
+final as (
+
+    select
+        {{ surrogate_key(["coalesce(crm_account_id, billing_customer_id, 'erp:' || cast(erp_customer_id as varchar))"]) }} as customer_id,
+        cast(crm_account_id as varchar) as crm_account_id,
+        cast(billing_customer_id as varchar) as billing_customer_id,
+        cast(erp_customer_id as varchar) as erp_customer_id,
+        cast(billing_match_method as varchar) as billing_match_method,
+        cast(erp_match_method as varchar) as erp_match_method,
+        cast(case
+            when crm_account_id is null then 'unmatched'
+            when
+                coalesce(billing_match_method, 'id') = 'id'
+                and coalesce(erp_match_method, 'id') = 'id' then 'id'
+            else 'fuzzy'
+        end as varchar) as match_method,
+        cast(case
+            when billing_match_confidence is null then erp_match_confidence
+            when erp_match_confidence is null then billing_match_confidence
+            when billing_match_confidence < erp_match_confidence then billing_match_confidence
+            else erp_match_confidence
+        end as decimal(3, 2)) as match_confidence,
+        crm_account_id is not null as has_crm_account,
+        billing_customer_id is not null as has_billing_customer,
+        erp_customer_id is not null as has_erp_customer
+    from matched
+
+)
+
+select * from final

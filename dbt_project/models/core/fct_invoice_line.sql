@@ -1,0 +1,89 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='invoice_line_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+    )
+}}
+-- Invoice lines (a big fact, built incrementally): Stripe lines with their product, service
+-- period and ERP line. Lines of a Stripe invoice never change after finalization, so a run
+-- only takes invoices created since the newest one already built (with a lookback).
+with
+
+lines as (
+
+    select * from {{ ref('stg_billing__invoice_lines') }}
+
+),
+
+invoices as (
+
+    select * from {{ ref('stg_billing__invoices') }}
+
+),
+
+products as (
+
+    select * from {{ ref('stg_billing__products') }}
+
+),
+
+fx as (
+
+    select * from {{ ref('int_fx_rates_daily') }}
+
+),
+
+new_invoices as (
+
+    select
+        invoice_id,
+        created_at,
+        finalized_at
+    from invoices
+    {% if is_incremental() %}
+        where created_at >= (
+            select {{ add_days('max(invoice_created_at)', -var('incremental_lookback_days', 3)) }}
+            from {{ this }}
+        )
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        -- ids
+        cast(lines.invoice_line_id as varchar) as invoice_line_id,
+        cast(lines.invoice_id as varchar) as invoice_id,
+        cast(lines.subscription_id as varchar) as subscription_id,
+        cast(lines.subscription_item_id as varchar) as subscription_item_id,
+        cast(lines.price_id as varchar) as price_id,
+        cast(products.product_code as varchar) as product_code,
+        -- strings
+        cast(lines.line_type as varchar) as line_type,
+        cast(lines.description as varchar) as description,
+        cast(lines.recurring_interval as varchar) as recurring_interval,
+        cast(lines.currency_code as varchar) as currency_code,
+        -- numerics
+        cast(lines.quantity as bigint) as quantity,
+        lines.amount,
+        {{ to_usd('lines.amount', 'fx.usd_per_unit') }} as amount_usd,
+        -- booleans
+        lines.is_proration,
+        -- timestamps
+        cast(lines.period_start_at as timestamp) as service_period_start_at,
+        cast(lines.period_end_at as timestamp) as service_period_end_at,
+        cast(new_invoices.created_at as timestamp) as invoice_created_at
+    from lines
+    inner join new_invoices on lines.invoice_id = new_invoices.invoice_id
+    left join products on lines.product_id = products.product_id
+    left join fx
+        on
+            lines.currency_code = fx.currency_code
+            and cast(new_invoices.finalized_at as date) = fx.rate_date
+
+)
+
+select * from final

@@ -1,0 +1,149 @@
+-- One row per open discrepancy between the three systems. `exception_id` hashes what the
+-- discrepancy is about (type, the ids in each system, the field), so it is stable across runs
+-- and disappears once the systems agree again.
+with
+
+customers as (
+
+    select * from {{ ref('int_recon_customers') }}
+
+),
+
+contracts as (
+
+    select * from {{ ref('int_recon_contracts') }}
+
+),
+
+invoices as (
+
+    select * from {{ ref('int_recon_invoices') }}
+
+),
+
+payments as (
+
+    select * from {{ ref('int_recon_payments') }}
+
+),
+
+clock as (
+
+    select * from {{ ref('int_recon_clock') }}
+
+),
+
+fx as (
+
+    select * from {{ ref('int_fx_rates_daily') }}
+
+),
+
+latest_fx as (
+
+    select
+        currency_code,
+        usd_per_unit
+    from fx
+    qualify row_number() over (partition by currency_code order by rate_date desc) = 1
+
+),
+
+unioned as (
+
+    select * from customers
+    union all
+    select * from contracts
+    union all
+    select * from invoices
+    union all
+    select * from payments
+
+),
+
+rules as (
+
+    {{ exception_rules() }}
+
+),
+
+enriched as (
+
+    select
+        unioned.*,
+        rules.owner_system,
+        rules.mirror_system,
+        rules.correction_action,
+        rules.base_severity,
+        rules.is_money_changing,
+        coalesce(fx.usd_per_unit, latest_fx.usd_per_unit) as usd_per_unit,
+        clock.as_of_at
+    from unioned
+    inner join rules on unioned.exception_type = rules.exception_type
+    cross join clock
+    left join fx
+        on
+            unioned.currency_code = fx.currency_code
+            and cast(unioned.detected_at as date) = fx.rate_date
+    left join latest_fx on unioned.currency_code = latest_fx.currency_code
+
+),
+
+scored as (
+
+    select
+        *,
+        {{ to_usd('coalesce(amount_delta, 0)', 'coalesce(usd_per_unit, 1)') }} as amount_delta_usd,
+        {{ days_between('detected_at', 'as_of_at') }} as age_days
+    from enriched
+
+),
+
+final as (
+
+    select
+        -- ids
+        {{ surrogate_key(['exception_type', 'crm_id', 'billing_id', 'erp_id', 'field_name']) }}
+            as exception_id,
+        cast(exception_type as varchar) as exception_type,
+        cast(crm_id as varchar) as crm_id,
+        cast(billing_id as varchar) as billing_id,
+        cast(erp_id as varchar) as erp_id,
+        -- strings
+        cast(case
+            when base_severity = 'low' and age_days > {{ var('exception_escalation_days') }}
+                then 'medium'
+            when abs(amount_delta_usd) >= {{ var('critical_amount_usd', 10000) }} then 'critical'
+            when
+                base_severity = 'medium'
+                and (
+                    abs(amount_delta_usd) >= {{ var('approval_amount_usd', 1000) }}
+                    or age_days > {{ var('exception_escalation_days') }}
+                )
+                then 'high'
+            else base_severity
+        end as varchar) as severity,
+        cast(field_name as varchar) as field_name,
+        cast(correct_value as varchar) as correct_value,
+        cast(wrong_value as varchar) as wrong_value,
+        cast(currency_code as varchar) as currency_code,
+        cast(owner_system as varchar) as owner_system,
+        cast(mirror_system as varchar) as mirror_system,
+        cast(correction_action as varchar) as correction_action,
+        -- numerics
+        cast(amount_delta as decimal(38, 2)) as amount_delta,
+        amount_delta_usd,
+        cast(age_days as bigint) as age_days,
+        -- booleans
+        (
+            is_money_changing
+            or abs(amount_delta_usd) >= {{ var('approval_amount_usd', 1000) }}
+        ) as requires_approval,
+        -- timestamps
+        cast(detected_at as timestamp) as detected_at,
+        cast(as_of_at as timestamp) as as_of_at
+    from scored
+
+)
+
+select * from final

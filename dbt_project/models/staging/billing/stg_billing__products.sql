@@ -1,0 +1,26 @@
+{%- set cols = raw_columns(source('raw_billing', 'products')) -%}
+
+with
+
+source as (
+
+    select * from {{ source('raw_billing', 'products') }}
+
+),
+
+renamed as (
+
+    select
+        id as product_id,
+        {{ raw_column(cols, 'metadata__product_code', 'varchar') }} as product_code,
+        {{ raw_column(cols, 'name', 'varchar') }} as product_name,
+        {{ raw_column(cols, 'description', 'varchar') }} as description,
+        {{ raw_column(cols, 'unit_label', 'varchar') }} as unit_label,
+        {{ raw_column(cols, 'active', 'boolean') }} as is_active,
+        {{ epoch_to_timestamp(raw_column(cols, 'created', 'bigint')) }} as created_at,
+        {{ epoch_to_timestamp(raw_column(cols, 'updated', 'bigint')) }} as updated_at
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,36 @@
+{%- set cols = raw_columns(source('raw_billing', 'subscriptions')) -%}
+
+with
+
+source as (
+
+    select * from {{ source('raw_billing', 'subscriptions') }}
+
+),
+
+renamed as (
+
+    select
+        id as subscription_id,
+        {{ raw_column(cols, 'customer', 'varchar') }} as customer_id,
+        {{ raw_column(cols, var('billing_subscription_crm_link'), 'varchar') }} as crm_contract_id,
+        {{ raw_column(cols, 'latest_invoice', 'varchar') }} as latest_invoice_id,
+        {{ raw_column(cols, 'status', 'varchar') }} as subscription_status,
+        {{ raw_column(cols, 'collection_method', 'varchar') }} as collection_method,
+        upper({{ raw_column(cols, 'currency', 'varchar') }}) as currency_code,
+        {{ raw_column(cols, 'cancellation_details__reason', 'varchar') }} as cancellation_reason,
+        coalesce({{ raw_column(cols, 'cancel_at_period_end', 'boolean') }}, false) as is_cancel_at_period_end,
+        {{ raw_column(cols, 'days_until_due', 'bigint') }} as days_until_due,
+        {{ epoch_to_timestamp(raw_column(cols, 'start_date', 'bigint')) }} as started_at,
+        {{ epoch_to_timestamp(raw_column(cols, 'current_period_start', 'bigint')) }} as current_period_start_at,
+        {{ epoch_to_timestamp(raw_column(cols, 'current_period_end', 'bigint')) }} as current_period_end_at,
+        {{ epoch_to_timestamp(raw_column(cols, 'billing_cycle_anchor', 'bigint')) }} as billing_cycle_anchor_at,
+        {{ epoch_to_timestamp(raw_column(cols, 'cancel_at', 'bigint')) }} as cancel_at,
+        {{ epoch_to_timestamp(raw_column(cols, 'canceled_at', 'bigint')) }} as canceled_at,
+        {{ epoch_to_timestamp(raw_column(cols, 'ended_at', 'bigint')) }} as ended_at,
+        {{ epoch_to_timestamp(raw_column(cols, 'created', 'bigint')) }} as created_at
+    from source
+
+)
+
+select * from renamed

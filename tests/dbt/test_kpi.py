@@ -1,0 +1,44 @@
+"""Milestone 3: kpi_monthly ties out with the sandbox's ledger to the cent."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tests.dbt.conftest import Built
+from tests.dbt.tieout import TIED_METRICS, compare, load_ledger
+
+
+def test_kpis_equal_the_ledger_to_the_cent(built: Built) -> None:
+    ledger = load_ledger(built.home)
+    rows = built.rows("select * from kpi.kpi_monthly")
+    differences = compare(rows, ledger)
+    figures = Counter(r["metric"] for r in ledger if r["metric"] in TIED_METRICS)
+    wrong = Counter(d.metric for d in differences)
+    print()
+    for metric in TIED_METRICS:
+        print(f"{metric:18} {figures[metric]:4d} ledger rows, {wrong[metric]} differing figures")
+    assert differences == []
+    assert set(figures) == set(TIED_METRICS)
+
+
+def test_mrr_movements_roll_forward(built: Built) -> None:
+    rows = built.rows(
+        "select currency_code, month_start, mrr, mrr_new + mrr_expansion + mrr_contraction "
+        "+ mrr_churn + mrr_reactivation as moved from kpi.kpi_monthly "
+        "where currency_code <> 'ALL' order by 1, 2"
+    )
+    previous: dict[str, object] = {}
+    for r in rows:
+        assert previous.get(r["currency_code"], 0) + r["moved"] == r["mrr"]
+        previous[r["currency_code"]] = r["mrr"]
+
+
+def test_incremental_invoice_lines_equal_a_full_refresh(built: Built) -> None:
+    query = "select * from core.fct_invoice_line order by invoice_line_id"
+    before = built.rows(query)
+    incremental = built.dbt("run", "--select", "fct_invoice_line")
+    assert incremental.success, incremental.failures
+    assert built.rows(query) == before
+    full = built.dbt("run", "--select", "fct_invoice_line", "--full-refresh")
+    assert full.success, full.failures
+    assert built.rows(query) == before
