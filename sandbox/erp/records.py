@@ -741,7 +741,7 @@ def _parse_lines(con: sqlite3.Connection, value: Any, places: int, currency: int
     return lines
 
 
-def _parse_apply(value: Any) -> list[tuple[int, Decimal | None]]:
+def _parse_apply(con: sqlite3.Connection, value: Any) -> list[tuple[int, Decimal | None]]:
     if (
         not isinstance(value, dict)
         or set(value) - {"items", "links"}
@@ -758,7 +758,8 @@ def _parse_apply(value: Any) -> list[tuple[int, Decimal | None]]:
             raise _bad(f"Invalid field '{sorted(unknown)[0]}' on apply line {n}.", "INVALID_FIELD")
         if "doc" not in raw:
             raise _bad(f"Please enter a value for the mandatory field 'doc' on apply line {n}.")
-        doc = _ref_id(raw["doc"], "doc")
+        # NetSuite takes any reference by internal id or by externalId, apply lines included
+        doc = _ref_or_external(con, raw["doc"], "doc", "transaction", " and type = 'CustInvc'")
         flag = raw.get("apply", True)
         if not isinstance(flag, bool):
             raise _bad(f"Invalid value for 'apply' on apply line {n}: expected true or false.")
@@ -992,7 +993,7 @@ def write_transaction(ctx: _Ctx, rtype: str, rid: int | None, body: dict[str, An
     else:
         if "apply" in body or new:
             _unapply(ctx, rid)
-            applies = _parse_apply(body["apply"]) if "apply" in body else []
+            applies = _parse_apply(con, body["apply"]) if "apply" in body else []
             linktype = "Payment" if rtype == "customerpayment" else "Credit Memo"
             _apply(ctx, rid, entity, currency, total, applies, linktype, places)
         applied = _linked_sum(con, "nextdoc", rid)

@@ -30,7 +30,7 @@ def _dbt_build(tmp: Path) -> tuple[bool, str]:
         [
             "build", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
             "--target-path", str(tmp / "dbt-target"), "--log-path", str(tmp / "dbt-logs"),
-            "--select", "+erp_corrections", "+recon_exceptions", "--quiet",
+            "--quiet",
         ]
     )  # fmt: skip
     errors = [
@@ -42,7 +42,7 @@ def _dbt_build(tmp: Path) -> tuple[bool, str]:
 
 
 def _open_ids(settings: Settings) -> set[str]:
-    with contextlib.closing(duckdb.connect(str(settings.duckdb_path), read_only=True)) as con:
+    with contextlib.closing(duckdb.connect(str(settings.duckdb_path))) as con:
         return open_exception_ids(con)
 
 
