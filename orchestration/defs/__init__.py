@@ -1,0 +1,1 @@
+"""Dagster definitions of closeloop, one folder per integration (ingestion, dbt, write-back)."""

@@ -1,0 +1,104 @@
+"""Reconciliation health as asset checks: open exceptions over a threshold, sync latency over SLA.
+
+Thresholds are read when the check runs (never at import): `CLOSELOOP_MAX_OPEN_EXCEPTIONS`,
+`CLOSELOOP_MAX_CRITICAL_EXCEPTIONS` and `CLOSELOOP_SYNC_SLA_MINUTES`.
+"""
+
+import os
+from decimal import Decimal
+
+import dagster as dg
+import duckdb
+
+from orchestration.defs.dbt.assets import model_key
+from orchestration.defs.resources import CloseloopResource
+from reverse_etl.corrections import find_model
+
+DEFAULT_MAX_OPEN_EXCEPTIONS = 1000
+DEFAULT_MAX_CRITICAL_EXCEPTIONS = 0
+#: Billing to ERP: an invoice should be posted within a day.
+DEFAULT_SYNC_SLA_MINUTES = 24 * 60
+
+
+def _limit(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _connect(closeloop: CloseloopResource) -> duckdb.DuckDBPyConnection:
+    # not read_only: in a process where dbt-duckdb or dlt already opened the file read-write,
+    # DuckDB refuses a second configuration of the same database
+    return duckdb.connect(str(closeloop.settings().duckdb_path))
+
+
+@dg.asset_check(
+    asset=model_key("recon_exceptions"),
+    name="open_exceptions_under_threshold",
+    description="Open reconciliation exceptions stay under CLOSELOOP_MAX_OPEN_EXCEPTIONS (warn).",
+)
+def open_exceptions_under_threshold(closeloop: CloseloopResource) -> dg.AssetCheckResult:
+    """Warn when the backlog of open exceptions grows past the threshold."""
+    limit = _limit("CLOSELOOP_MAX_OPEN_EXCEPTIONS", DEFAULT_MAX_OPEN_EXCEPTIONS)
+    with _connect(closeloop) as con:
+        table = find_model(con, "recon_exceptions")
+        rows = con.execute(
+            f"select exception_type, count(*) from {table} group by 1 order by 2 desc"
+        ).fetchall()
+    by_type = {str(t): int(n) for t, n in rows}
+    total = sum(by_type.values())
+    return dg.AssetCheckResult(
+        passed=total <= limit,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"open_exceptions": total, "threshold": limit, "by_type": by_type},
+    )
+
+
+@dg.asset_check(
+    asset=model_key("recon_exceptions"),
+    name="no_critical_exceptions",
+    description="Critical exceptions (large amounts or long open) stay under "
+    "CLOSELOOP_MAX_CRITICAL_EXCEPTIONS (error).",
+)
+def no_critical_exceptions(closeloop: CloseloopResource) -> dg.AssetCheckResult:
+    """Fail when exceptions escalated to `critical` exceed the limit."""
+    limit = _limit("CLOSELOOP_MAX_CRITICAL_EXCEPTIONS", DEFAULT_MAX_CRITICAL_EXCEPTIONS)
+    with _connect(closeloop) as con:
+        table = find_model(con, "recon_exceptions")
+        row = con.execute(
+            f"select count(*), coalesce(sum(abs(amount_delta_usd)), 0) from {table} "
+            "where severity = 'critical'"
+        ).fetchone()
+    count, amount = (int(row[0]), Decimal(row[1])) if row else (0, Decimal(0))
+    return dg.AssetCheckResult(
+        passed=count <= limit,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"critical": count, "amount_usd": str(amount), "threshold": limit},
+    )
+
+
+@dg.asset_check(
+    asset=model_key("ops_integration_health"),
+    name="sync_latency_within_sla",
+    description="Billing-to-ERP sync latency (p95) within CLOSELOOP_SYNC_SLA_MINUTES (warn).",
+)
+def sync_latency_within_sla(closeloop: CloseloopResource) -> dg.AssetCheckResult:
+    """Warn when invoices take longer than the SLA to reach the ERP."""
+    sla = _limit("CLOSELOOP_SYNC_SLA_MINUTES", DEFAULT_SYNC_SLA_MINUTES)
+    with _connect(closeloop) as con:
+        table = find_model(con, "ops_integration_health")
+        rows = con.execute(
+            f"select dimension, value from {table} "
+            "where measure = 'billing_to_erp_sync_latency_minutes'"
+        ).fetchall()
+    stats = {str(d): Decimal(v) for d, v in rows if v is not None}
+    p95 = stats.get("p95")
+    return dg.AssetCheckResult(
+        passed=p95 is None or p95 <= sla,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "sla_minutes": sla,
+            **{f"{k}_minutes": float(v) for k, v in stats.items()},
+        },
+    )
+
+
+RECON_CHECKS = [open_exceptions_under_threshold, no_critical_exceptions, sync_latency_within_sla]

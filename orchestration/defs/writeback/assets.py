@@ -1,0 +1,262 @@
+"""The governed ERP write-back as assets downstream of `erp_corrections`: plan, apply, verify.
+
+Each step is `reverse_etl.runner`'s entry point; the ledger run it writes carries the Dagster run
+id as its actor, and the asset's metadata carries the ledger run id and the query that lists its
+rows, so a run and its ledger rows point at each other. Corrections that need approval show up
+as a table on the plan asset; `closeloop writeback approve` approves them and the next
+materialization of the apply asset writes them.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from closeloop.settings import Settings
+from closeloop.transform import run_dbt
+from ingestion.pipelines import IngestError, run_system
+from orchestration.defs.dbt.assets import model_key
+from orchestration.defs.resources import CloseloopResource
+from orchestration.project import DBT_PROJECT_DIR, DBT_TARGET_PATH
+from reverse_etl.corrections import find_model
+from reverse_etl.ledger import SCHEMA, Ledger
+from reverse_etl.plan import PlanItem
+from reverse_etl.policy import load_policy
+from reverse_etl.runner import run_apply, run_plan, run_verify
+
+PLAN_KEY = dg.AssetKey("erp_writeback_plan")
+APPLY_KEY = dg.AssetKey("erp_writeback_apply")
+VERIFY_KEY = dg.AssetKey("erp_writeback_verify")
+#: Rows of the waiting-for-approval table shown in the UI (the ledger has them all).
+WAITING_ROWS_SHOWN = 100
+#: After the write, the ERP is read again and the models between `raw_erp` and the corrections
+#: rebuilt, so verification sees the ERP as it now is.
+VERIFY_REBUILD = "source:raw_erp+,+erp_corrections"
+
+
+def _actor(context: dg.AssetExecutionContext) -> str:
+    return f"dagster:{context.run_id}"
+
+
+def _ledger_link(run_id: str, table: str, column: str) -> dict[str, Any]:
+    """The ledger run of this step and the query listing its rows (shown in the UI)."""
+    return {
+        "ledger_run_id": run_id,
+        "ledger_rows": dg.MetadataValue.md(
+            f"```sql\nselect * from {SCHEMA}.{table} where {column} = '{run_id}'\n```"
+        ),
+    }
+
+
+def _open_exceptions_by_type(settings: Settings) -> dict[str, int]:
+    """What the reconciliation found, the input of this plan (read before planning)."""
+    if settings.warehouse != "duckdb":
+        return {}
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        table = find_model(con, "recon_exceptions")
+        if table is None:
+            return {}
+        rows = con.execute(f"select exception_type, count(*) from {table} group by 1").fetchall()
+    return {str(t): int(n) for t, n in sorted(rows)}
+
+
+def _waiting_table(items: list[PlanItem]) -> dg.TableMetadataValue:
+    waiting = [i for i in items if i.decision == "approval"][:WAITING_ROWS_SHOWN]
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {
+                    "correction_id": i.correction_id,
+                    "exception_type": i.exception_type,
+                    "record": f"{i.record_type} {i.erp_id or i.external_id or ''}".strip(),
+                    "field": i.field or "",
+                    "amount_delta_usd": str(i.amount_delta_usd or ""),
+                    "reason": i.reason,
+                }
+            )
+            for i in waiting
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn(name)
+                for name in (
+                    "correction_id",
+                    "exception_type",
+                    "record",
+                    "field",
+                    "amount_delta_usd",
+                    "reason",
+                )
+            ]
+        ),
+    )
+
+
+@dg.asset(
+    key=PLAN_KEY,
+    deps=[model_key("erp_corrections")],
+    group_name="writeback",
+    kinds={"python", "netsuite"},
+    description="Check each correction against the policy and the live ERP; store the plan "
+    "(a dry run: nothing is written).",
+)
+def erp_writeback_plan(
+    context: dg.AssetExecutionContext, closeloop: CloseloopResource
+) -> dg.MaterializeResult:
+    """Plan the corrections of `erp_corrections`; show what waits for approval."""
+    settings = closeloop.settings()
+    found = _open_exceptions_by_type(settings)
+    run_id, items, counts = run_plan(settings, load_policy(), actor=_actor(context))
+    waiting = counts.get("approval", 0)
+    if waiting:
+        context.log.warning(
+            "%d correction(s) need approval: `closeloop writeback approve <id>...` "
+            "(or --all-of-type <type>), then materialize erp_writeback_apply",
+            waiting,
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "rows_planned": len(items),
+            "rows_to_apply": counts.get("apply", 0),
+            "rows_skipped": counts.get("skip", 0),
+            "rows_refused": counts.get("refused", 0),
+            "rows_needing_approval": waiting,
+            "rows_already_landed": counts.get("kept", 0),
+            "open_exceptions": sum(found.values()),
+            "open_exceptions_by_type": found,
+            "awaiting_approval": _waiting_table(items),
+            "approve_with": dg.MetadataValue.md(
+                "`closeloop writeback approve <correction_id>...` or "
+                "`closeloop writeback approve --all-of-type <exception_type>`"
+            ),
+            **_ledger_link(run_id, "items", "plan_run_id"),
+        }
+    )
+
+
+@dg.asset(
+    key=APPLY_KEY,
+    deps=[PLAN_KEY],
+    group_name="writeback",
+    kinds={"python", "netsuite"},
+    description="Write the ready and approved corrections to the ERP, each exactly once.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_rejected_writes",
+            asset=APPLY_KEY,
+            description="The ERP accepted every write this run sent (none rejected or failed).",
+        )
+    ],
+)
+def erp_writeback_apply(
+    context: dg.AssetExecutionContext, closeloop: CloseloopResource
+) -> Iterator[Any]:
+    """Apply the stored plan; what approvals arrived since the plan is written too."""
+    settings = closeloop.settings()
+    result = run_apply(settings, load_policy(), actor=_actor(context))
+    figures = result.as_dict()
+    with Ledger(settings.duckdb_path) as ledger:
+        waiting = ledger.summary().get("awaiting_approval", 0)
+    yield dg.MaterializeResult(
+        metadata={
+            "rows_applied": result.applied,
+            "rows_already_landed": result.already_landed,
+            "rows_stale": result.stale,
+            "rows_rejected": result.rejected,
+            "rows_failed": result.failed,
+            "rows_deferred": result.deferred,
+            "rows_waiting_for_approval": waiting,
+            "requests": result.requests,
+            "seconds": figures["seconds"],
+            "stopped": result.stopped or "",
+            "errors": dg.MetadataValue.md("\n".join(f"- {e}" for e in result.errors[:50]) or "-"),
+            **_ledger_link(result.run_id, "attempts", "run_id"),
+        }
+    )
+    bad = result.rejected + result.failed
+    yield dg.AssetCheckResult(
+        check_name="no_rejected_writes",
+        passed=bad == 0 and not result.stopped,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"rejected": result.rejected, "failed": result.failed},
+        description=result.stopped or None,
+    )
+    if result.stopped:
+        raise dg.Failure(description=f"write-back stopped: {result.stopped}", allow_retries=False)
+
+
+def _refresh_erp_view(context: dg.AssetExecutionContext, settings: Settings) -> dict[str, Any]:
+    try:
+        summary = run_system("erp", settings)
+    except IngestError as exc:
+        raise dg.Failure(description=f"cannot re-read the ERP to verify: {exc}") from None
+    outcome = run_dbt(
+        ["run", "--select", VERIFY_REBUILD],
+        settings,
+        target_path=DBT_PROJECT_DIR / DBT_TARGET_PATH / "verify",
+    )
+    if not outcome.success:
+        first = (outcome.failures or [str(outcome.exception or "dbt failed")])[0]
+        raise dg.Failure(
+            description=f"rebuilding the reconciliation after the write failed: {first}",
+            metadata={"failures": dg.MetadataValue.md("\n".join(outcome.failures[:20]) or "-")},
+        )
+    context.log.info(
+        "re-read the ERP (%d rows) and rebuilt %d models",
+        summary.rows_loaded,
+        len(outcome.statuses),
+    )
+    return {"erp_rows_reread": summary.rows_loaded, "models_rebuilt": len(outcome.statuses)}
+
+
+@dg.asset(
+    key=VERIFY_KEY,
+    deps=[APPLY_KEY],
+    group_name="writeback",
+    kinds={"python", "netsuite"},
+    description="Re-read the ERP, rebuild the reconciliation, and mark each applied correction "
+    "verified (its exception is gone) or escalated (still open).",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "corrections_verified",
+            asset=VERIFY_KEY,
+            description="Every correction written to the ERP closed its exception.",
+        )
+    ],
+)
+def erp_writeback_verify(
+    context: dg.AssetExecutionContext, closeloop: CloseloopResource
+) -> Iterator[Any]:
+    """Close the loop: the corrected exceptions must disappear from `recon_exceptions`."""
+    settings = closeloop.settings()
+    with Ledger(settings.duckdb_path) as ledger:
+        pending = ledger.summary()
+    refreshed: dict[str, Any] = {"erp_rows_reread": 0, "models_rebuilt": 0}
+    if pending.get("applied", 0) or pending.get("escalated", 0):
+        refreshed = _refresh_erp_view(context, settings)
+    result = run_verify(settings, load_policy(), actor=_actor(context))
+    yield dg.MaterializeResult(
+        metadata={
+            "rows_verified": len(result.verified),
+            "rows_escalated": len(result.escalated),
+            "rows_waiting_for_approval": result.awaiting_approval,
+            **refreshed,
+            "escalated": dg.MetadataValue.md(
+                "\n".join(f"- {cid}" for cid in result.escalated[:50]) or "-"
+            ),
+            "ledger_rows": dg.MetadataValue.md(
+                f"```sql\nselect * from {SCHEMA}.items where status in ('verified', 'escalated')"
+                "\n```"
+            ),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="corrections_verified",
+        passed=not result.escalated,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"verified": len(result.verified), "escalated": len(result.escalated)},
+    )
+
+
+WRITEBACK_ASSETS = [erp_writeback_plan, erp_writeback_apply, erp_writeback_verify]

@@ -1,0 +1,215 @@
+"""`closeloop run`: the whole loop once, in-process, through the Dagster definitions.
+
+Starts the sandbox when no source base URL is configured (generating it first if needed),
+materializes every asset and check in one in-process run, and summarizes what happened from
+the run's own events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from closeloop.settings import SANDBOX_DEFAULT_TOKENS, Settings
+from orchestration.project import ensure_manifest, prepare_dagster_home
+
+log = logging.getLogger(__name__)
+
+#: The environment variables pointing dlt (and the settings) at each source.
+SOURCE_ENV = {
+    "crm": ("SOURCES__CRM__BASE_URL", "SOURCES__CRM__ACCESS_TOKEN"),
+    "billing": ("SOURCES__BILLING__BASE_URL", "SOURCES__BILLING__API_KEY"),
+    "erp": ("SOURCES__ERP__BASE_URL", "SOURCES__ERP__ACCESS_TOKEN"),
+}
+
+
+@dataclass
+class LoopSummary:
+    """What one run of the loop did."""
+
+    run_id: str
+    success: bool
+    rows_landed: dict[str, int] = field(default_factory=dict)
+    rows_rejected: int = 0
+    models_built: int = 0
+    checks_passed: int = 0
+    checks_failed: int = 0
+    checks_warned: int = 0
+    exceptions_by_type: dict[str, int] = field(default_factory=dict)
+    corrections: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (the CLI's JSON output and the benchmark)."""
+        return dict(self.__dict__)
+
+
+def sandbox_configured(settings: Settings) -> bool:
+    """True when every source has a base URL (external systems: no sandbox is started)."""
+    return all(src.configured for src in settings.sources().values())
+
+
+@contextlib.contextmanager
+def sources_for(
+    settings: Settings, scale: str = "small", seed: int = 42
+) -> Iterator[dict[str, str]]:
+    """Serve the sandbox unless the sources are configured; yields the environment to run with.
+
+    The sandbox under `CLOSELOOP_HOME` is generated at `scale` when it does not exist yet, then
+    served on free loopback ports for the duration of the block.
+
+    Args:
+        settings: closeloop settings.
+        scale: sandbox scale to generate when none exists.
+        seed: sandbox seed to generate with.
+
+    Raises:
+        ValueError: when some sources are configured and others are not.
+    """
+    env = {"CLOSELOOP_HOME": str(settings.home)}
+    configured = [name for name, src in settings.sources().items() if src.configured]
+    if configured and len(configured) < len(settings.sources()):
+        # half a sandbox and half a real vendor would reconcile records that cannot match
+        raise ValueError(
+            f"only {', '.join(configured)} has a SOURCES__*__BASE_URL: set all three, or none "
+            "to use the sandbox"
+        )
+    if sandbox_configured(settings):
+        yield env
+        return
+    from sandbox.generator import generate
+    from sandbox.schema import SandboxPaths
+    from sandbox.server import ServeOptions, running
+
+    paths = SandboxPaths.under(settings.home)
+    if not paths.exists():
+        log.info("generating a %s sandbox under %s", scale, paths.root)
+        generate(paths, seed=seed, scale=scale)
+    tokens = {name: str(src.token) for name, src in settings.sources().items()}
+    options = ServeOptions(ports={"crm": 0, "billing": 0, "erp": 0}, tokens=tokens)
+    with running(paths, options) as sandbox:
+        for system, (url_env, token_env) in SOURCE_ENV.items():
+            env[url_env] = str(sandbox.urls[system])
+            env[token_env] = tokens.get(system, SANDBOX_DEFAULT_TOKENS[system])
+        yield env
+
+
+@contextlib.contextmanager
+def patched_environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the block (Dagster resources and dlt read them there)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def persistent_instance(settings: Settings) -> dg.DagsterInstance:
+    """Dagster's instance under `CLOSELOOP_HOME` (so `closeloop ui` shows the run afterwards)."""
+    home = prepare_dagster_home(settings)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def _value(metadata: dict[str, Any], name: str) -> Any:
+    entry = metadata.get(name)
+    return getattr(entry, "value", entry)
+
+
+def summarize(result: dg.ExecuteInProcessResult) -> LoopSummary:
+    """Figures of a run from its events (materialization metadata, check results, step times)."""
+    summary = LoopSummary(run_id=result.run_id, success=result.success)
+    landed: Counter[str] = Counter()
+    for event in result.get_asset_materialization_events():
+        key = event.asset_key
+        if key is None:
+            continue
+        metadata = dict(event.materialization.metadata) if event.materialization else {}
+        head = key.path[0]
+        if head.startswith("raw_"):
+            landed[head] += int(_value(metadata, "rows_loaded") or 0)
+            summary.rows_rejected += int(_value(metadata, "rows_rejected") or 0)
+        elif key.path[-1] == "erp_writeback_plan":
+            summary.exceptions_by_type = dict(_value(metadata, "open_exceptions_by_type") or {})
+            summary.corrections["planned"] = int(_value(metadata, "rows_planned") or 0)
+            summary.corrections["needing_approval"] = int(
+                _value(metadata, "rows_needing_approval") or 0
+            )
+        elif key.path[-1] == "erp_writeback_apply":
+            summary.corrections["applied"] = int(_value(metadata, "rows_applied") or 0)
+            summary.corrections["rejected"] = int(_value(metadata, "rows_rejected") or 0)
+        elif key.path[-1] == "erp_writeback_verify":
+            summary.corrections["verified"] = int(_value(metadata, "rows_verified") or 0)
+            summary.corrections["escalated"] = int(_value(metadata, "rows_escalated") or 0)
+            summary.corrections["waiting_for_approval"] = int(
+                _value(metadata, "rows_waiting_for_approval") or 0
+            )
+        elif not key.path[-1].startswith("erp_writeback"):
+            summary.models_built += 1
+    summary.rows_landed = dict(sorted(landed.items()))
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            summary.checks_passed += 1
+        elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+            summary.checks_warned += 1
+        else:
+            summary.checks_failed += 1
+            summary.failures.append(
+                f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            )
+    for event in result.all_events:
+        if event.event_type_value == "STEP_SUCCESS" and event.step_key:
+            duration = getattr(event.event_specific_data, "duration_ms", None) or 0.0
+            summary.stage_seconds[event.step_key] = round(duration / 1000.0, 3)
+        elif event.event_type_value == "STEP_FAILURE" and event.step_key:
+            error = getattr(event.event_specific_data, "error", None)
+            detail = (error.message if error is not None else event.message) or ""
+            summary.failures.append(f"step {event.step_key}: {detail.strip()[:2000]}")
+    return summary
+
+
+def run_loop(
+    settings: Settings,
+    instance: dg.DagsterInstance | None = None,
+    selection: dg.AssetSelection | None = None,
+) -> LoopSummary:
+    """Materialize the whole graph once, in this process, against the configured sources.
+
+    The sources must already be reachable (see `sources_for`), and `CLOSELOOP_HOME` and the
+    `SOURCES__*` variables set in the environment (the resources read them through `dg.EnvVar`
+    and dlt's config).
+
+    Args:
+        settings: closeloop settings.
+        instance: Dagster instance (default: the persistent one under `CLOSELOOP_HOME`).
+        selection: a part of the graph (default: every asset and check).
+
+    Returns:
+        The run's summary.
+    """
+    ensure_manifest(settings)
+    from orchestration.definitions import defs
+
+    instance = instance or persistent_instance(settings)
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=list(selection.resolve(defs.resolve_asset_graph()))
+        if selection is not None
+        else None,
+    )
+    return summarize(result)
