@@ -25,7 +25,9 @@ $(STAMP): requirements.lock pyproject.toml
 	@echo "closeloop installed: $(BIN)/closeloop"
 
 demo: setup
-	$(BIN)/closeloop demo
+	$(BIN)/closeloop run --scale small
+	@echo
+	@echo "Open the Dagster UI on this loop: $(BIN)/closeloop ui   (then http://127.0.0.1:3000)"
 
 test: setup test-deps lint
 	$(BIN)/python -m pytest -q
