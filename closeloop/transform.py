@@ -52,7 +52,8 @@ def dbt_env(settings: Settings | None = None, target: str | None = None) -> dict
 
 
 @contextmanager
-def _patched_env(values: Mapping[str, str]) -> Iterator[None]:
+def patched_env(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the `with` block only, restoring what was there."""
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
@@ -95,7 +96,7 @@ def run_dbt(
     if target_path is not None:
         cli += ["--target-path", str(target_path)]
     log.info("dbt %s (target %s)", " ".join(args), env["DBT_TARGET"])
-    with _patched_env(env):
+    with patched_env(env):
         res = dbtRunner().invoke(cli)
     outcome = DbtOutcome(success=bool(res.success), result=res, exception=res.exception)
     results = getattr(res.result, "results", None) or []

@@ -26,13 +26,15 @@ DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 def _dbt_build(tmp: Path) -> tuple[bool, str]:
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner().invoke(
-        [
-            "build", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
-            "--target-path", str(tmp / "dbt-target"), "--log-path", str(tmp / "dbt-logs"),
-            "--quiet",
-        ]
-    )  # fmt: skip
+    from closeloop.transform import dbt_env, patched_env
+
+    args = [
+        "build", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+        "--target-path", str(tmp / "dbt-target"), "--log-path", str(tmp / "dbt-logs"), "--quiet",
+    ]  # fmt: skip
+    # the warehouse of this test's settings, whatever an earlier test left in the environment
+    with patched_env(dbt_env(Settings.from_env())):
+        result = dbtRunner().invoke(args)
     errors = [
         f"{r.node.name}: {r.message}"
         for r in (result.result or [])

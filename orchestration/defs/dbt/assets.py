@@ -6,7 +6,6 @@ so staging hangs off the ingestion assets. Models follow their upstreams automat
 them are brought up to date.
 """
 
-import os
 import shutil
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -20,7 +19,7 @@ from dagster_dbt import (
     get_asset_key_for_model,
 )
 
-from closeloop.transform import dbt_env
+from closeloop.transform import dbt_env, patched_env
 from orchestration.defs.resources import CloseloopResource
 from orchestration.project import DBT_MANIFEST, DBT_PROJECT, DBT_PROJECT_DIR, DBT_TARGET_PATH
 
@@ -69,11 +68,14 @@ def dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, closeloop: CloseloopResource
 ) -> Iterator[Any]:
     """`dbt build` of the selected models and their tests, against the configured warehouse."""
-    # profiles.yml reads the warehouse path and target from the environment of the dbt process
-    os.environ.update(dbt_env(closeloop.settings()))
     # each run's artifacts under Dagster's own target path, apart from the dbt CLI's
     target = DBT_PROJECT_DIR / DBT_TARGET_PATH / f"run-{context.run_id}"
-    yield from dbt.cli(["build"], context=context, target_path=target).stream()
+    # profiles.yml reads the warehouse path and target from the dbt process's environment,
+    # which is copied when the process starts: set them for that moment only, so one run's
+    # warehouse never leaks into the next thing this process does
+    with patched_env(dbt_env(closeloop.settings())):
+        invocation = dbt.cli(["build"], context=context, target_path=target)
+    yield from invocation.stream()
     # an hourly schedule would pile up megabytes a run; a failed run's compiled SQL is kept,
     # since the error message points into it
     shutil.rmtree(target, ignore_errors=True)
