@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from closeloop.settings import SANDBOX_DEFAULT_TOKENS, Settings
+from closeloop.transform import patched_env as patched_environ  # noqa: F401  (one helper, old name kept)
 from orchestration.project import ensure_manifest, prepare_dagster_home
 
 log = logging.getLogger(__name__)
@@ -100,21 +101,6 @@ def sources_for(
             env[url_env] = str(sandbox.urls[system])
             env[token_env] = tokens.get(system, SANDBOX_DEFAULT_TOKENS[system])
         yield env
-
-
-@contextlib.contextmanager
-def patched_environ(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the block (Dagster resources and dlt read them there)."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def persistent_instance(settings: Settings) -> dg.DagsterInstance:
