@@ -85,6 +85,37 @@ def _d(t: int) -> str:
     return iso_day(t - t % DAY)
 
 
+def prospecting_opp(
+    opp_id: str,
+    account_id: str,
+    name: str,
+    opp_type: str,
+    close: int,
+    currency: str,
+    created: str,
+    modified: str,
+) -> dict[str, Any]:
+    """A new Opportunity row at the first stage (`close_won_opp` or a loss closes it)."""
+    return {
+        "Id": opp_id,
+        "AccountId": account_id,
+        "ContractId": None,
+        "Name": name,
+        "StageName": "Prospecting",
+        "Type": opp_type,
+        "Amount": None,
+        "Probability": 10.0,
+        "CloseDate": _d(close),
+        "IsClosed": 0,
+        "IsWon": 0,
+        "CurrencyIsoCode": currency,
+        "IsDeleted": 0,
+        "CreatedDate": created,
+        "LastModifiedDate": modified,
+        "SystemModstamp": modified,
+    }
+
+
 class Simulation:
     """All live state of the simulated company plus the queue of what happens next."""
 
@@ -405,24 +436,16 @@ class Simulation:
         term = 24 if self.rng.random() < 0.25 else 12
         terms = self.plan_terms(wire)
         ts = sf_datetime(created)
-        opp = {
-            "Id": opp_id,
-            "AccountId": account["Id"],
-            "ContractId": None,
-            "Name": f"{account['Name']} - " + ("Reactivation" if cust else "New Business"),
-            "StageName": "Prospecting",
-            "Type": "New Business",
-            "Amount": None,
-            "Probability": 10.0,
-            "CloseDate": _d(close),
-            "IsClosed": 0,
-            "IsWon": 0,
-            "CurrencyIsoCode": currency,
-            "IsDeleted": 0,
-            "CreatedDate": ts,
-            "LastModifiedDate": ts,
-            "SystemModstamp": ts,
-        }
+        opp = prospecting_opp(
+            opp_id,
+            account["Id"],
+            f"{account['Name']} - " + ("Reactivation" if cust else "New Business"),
+            "New Business",
+            close,
+            currency,
+            ts,
+            ts,
+        )
         meta = {
             "row": opp,
             "account": account,
@@ -1128,27 +1151,10 @@ class Simulation:
             if inv.erp_fault == "status":
                 inv.erp_status_fault = True
                 if inv.erp_paid:
-                    inv.erp_gt = self.record_gt(
-                        "invoice_status_mismatch",
-                        at=self.latency(t),
-                        billing_id=inv.id,
-                        erp_id=inv.erp_id,
-                        field="status",
-                        correct="B",
-                        wrong="A",
-                    )
+                    inv.erp_gt = self.status_mismatch_gt(inv, t, correct="B")
                 else:
                     inv.erp_status_fault = False
-            if s and s.failing:
-                s.failing -= 1
-                if s.failing == 0 and s.status == "past_due":
-                    s.status = "active"
-                    self.event(
-                        t,
-                        "customer.subscription.updated",
-                        lambda: subscription_doc(s, c, self.book),
-                        {"status": "past_due"},
-                    )
+            self.failure_settled(s, c, t)
             if self.rng.random() < 0.015:
                 self.push(
                     t + self.rng.randint(1, 20) * DAY,
@@ -1217,6 +1223,18 @@ class Simulation:
         else:
             self.push(inv.next_attempt, "attempt", inv.id)
 
+    def status_mismatch_gt(self, inv: Invoice, t: int, *, correct: str) -> str:
+        """Record that the ERP posting kept the invoice open ("A") though billing settled it."""
+        return self.record_gt(
+            "invoice_status_mismatch",
+            at=self.latency(t),
+            billing_id=inv.id,
+            erp_id=inv.erp_id,
+            field="status",
+            correct=correct,
+            wrong="A",
+        )
+
     def write_charge(
         self,
         charge_id: str,
@@ -1276,16 +1294,12 @@ class Simulation:
             inv.erp_modified = max(inv.erp_modified, self.latency(t))
         if inv.erp_fault == "status":
             inv.erp_status_fault = True
-            inv.erp_gt = self.record_gt(
-                "invoice_status_mismatch",
-                at=self.latency(t),
-                billing_id=inv.id,
-                erp_id=inv.erp_id,
-                field="status",
-                correct="V",
-                wrong="A",
-            )
-        s = self.subs.get(inv.sub_id) if inv.sub_id else None
+            inv.erp_gt = self.status_mismatch_gt(inv, t, correct="V")
+        self.failure_settled(self.subs.get(inv.sub_id) if inv.sub_id else None, c, t)
+
+    def failure_settled(self, s: Subscription | None, c: Customer, t: int) -> None:
+        """An invoice settled (paid or voided): its subscription has one failing invoice fewer,
+        and is active again when none is left."""
         if s and s.failing:
             s.failing -= 1
             if s.failing == 0 and s.status == "past_due":
@@ -1565,24 +1579,17 @@ class Simulation:
         start = date_of(s.contract_end)
         contract = self.new_contract(c, t, old.term, old.frequency, terms, False, start=start)
         self.next_contract[s.id] = contract.id
-        opp = {
-            "Id": self.sfid("Opportunity"),
-            "AccountId": c.account_id,
-            "ContractId": None,
-            "Name": f"{c.name} - Renewal {start.year}",
-            "StageName": "Prospecting",
-            "Type": "Renewal",
-            "Amount": None,
-            "Probability": 10.0,
-            "CloseDate": _d(t),
-            "IsClosed": 0,
-            "IsWon": 0,
-            "CurrencyIsoCode": c.currency,
-            "IsDeleted": 0,
-            "CreatedDate": sf_datetime(created),
-            "LastModifiedDate": sf_datetime(created),
-            "SystemModstamp": sf_datetime(created),
-        }
+        ts = sf_datetime(created)
+        opp = prospecting_opp(
+            self.sfid("Opportunity"),
+            c.account_id,
+            f"{c.name} - Renewal {start.year}",
+            "Renewal",
+            t,
+            c.currency,
+            ts,
+            ts,
+        )
         self.close_won_opp(
             opp, t=t, opp_type="Renewal", contract=contract, terms=terms, interval=s.interval
         )
@@ -1694,24 +1701,16 @@ class Simulation:
                 self.push(t + 60 * DAY, "amend", sub_id)
                 return
             new["PLAT-SEAT"] = seats - cut
-        opp = {
-            "Id": self.sfid("Opportunity"),
-            "AccountId": c.account_id,
-            "ContractId": None,
-            "Name": f"{c.name} - {opp_type} {_d(t)}",
-            "StageName": "Prospecting",
-            "Type": opp_type,
-            "Amount": None,
-            "Probability": 10.0,
-            "CloseDate": _d(t),
-            "IsClosed": 0,
-            "IsWon": 0,
-            "CurrencyIsoCode": c.currency,
-            "IsDeleted": 0,
-            "CreatedDate": sf_datetime(t - self.rng.randint(3, 20) * DAY),
-            "LastModifiedDate": sf_datetime(t),
-            "SystemModstamp": sf_datetime(t),
-        }
+        opp = prospecting_opp(
+            self.sfid("Opportunity"),  # before the draw below, as the ids always were
+            c.account_id,
+            f"{c.name} - {opp_type} {_d(t)}",
+            opp_type,
+            t,
+            c.currency,
+            sf_datetime(t - self.rng.randint(3, 20) * DAY),
+            sf_datetime(t),
+        )
         self.close_won_opp(
             opp, t=t, opp_type=opp_type, contract=contract, terms=new, interval=s.interval
         )

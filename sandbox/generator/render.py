@@ -29,7 +29,7 @@ _TL_COLS = ERP_COLS["transactionline"]
 
 Rows = dict[tuple[str, str], list[list[Any]]]
 
-#: what the documents and the ERP posting read of an `Invoice` (a snapshot travels, not the
+#: what the billing rows and documents read of an `Invoice` (a snapshot travels, not the
 #: object: a tuple of plain values pickles fast and cannot change after it was queued)
 INVOICE_FIELDS = (
     "amount_paid",
@@ -42,13 +42,6 @@ INVOICE_FIELDS = (
     "created",
     "currency",
     "due_date",
-    "erp_created",
-    "erp_dup_id",
-    "erp_id",
-    "erp_modified",
-    "erp_tranid",
-    "erp_wrong_currency",
-    "erp_wrong_total",
     "finalized_at",
     "id",
     "line_blobs",

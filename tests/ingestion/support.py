@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import duckdb
 
 from closeloop.settings import SANDBOX_DEFAULT_TOKENS, Settings
+from closeloop.transform import patched_env as patched_env  # the one helper, kept importable here
 from sandbox.schema import SandboxPaths
 from sandbox.server import RunningSandbox, ServeOptions, running
 
@@ -34,21 +34,6 @@ def env_for(
         env[url_env] = urls[system]
         env[token_env] = tokens[system]
     return env
-
-
-@contextlib.contextmanager
-def patched_env(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the block, restoring the old values after."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextlib.contextmanager

@@ -12,22 +12,7 @@ import pytest
 
 from closeloop.settings import Settings
 from sandbox.server import RunningSandbox
-
-#: The exception types of the contract (DESIGN.md); the recon may add more, never rename.
-CONTRACT_TYPES = {
-    "customer_missing_in_billing",
-    "customer_missing_in_erp",
-    "customer_attribute_mismatch",
-    "subscription_missing",
-    "contract_subscription_mismatch",
-    "invoice_missing_in_erp",
-    "invoice_duplicate_in_erp",
-    "invoice_amount_mismatch",
-    "invoice_currency_mismatch",
-    "invoice_status_mismatch",
-    "payment_missing_in_erp",
-    "payment_amount_mismatch",
-}
+from tests.contract import EXCEPTION_TYPES
 
 
 def _write_log(home: Path) -> int:
@@ -70,7 +55,7 @@ def _assert_loop_closed(summary: Any, home: Path, settings: Settings) -> None:
     assert summary.checks_passed > 50
     # the reconciliation found the sandbox's injected discrepancies, of the contract's types
     assert sum(summary.exceptions_by_type.values()) > 0
-    assert set(summary.exceptions_by_type) & CONTRACT_TYPES
+    assert set(summary.exceptions_by_type) & EXCEPTION_TYPES
     # corrections were written to the ERP, then verified after re-reading it
     applied = summary.corrections["applied"]
     assert applied > 0
