@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import dlt
-import pyarrow as pa
 from dlt.extract.resource import DltResource
 
+from ingestion.cursor import past_cursor
 from ingestion.edge import Batcher, RunStats, TableSpec, Timer, emit
 from ingestion.http import RetryPolicy
 from ingestion.sources.crm.helpers import SalesforceClient
@@ -73,9 +73,9 @@ def _object_resource(
                 if batch is None:
                     break
                 table_, quarantine = batcher.convert(batch)
-                if table_ is not None and CURSOR_FIELD in table_.column_names:
-                    table_, newest, newest_ids = _past_cursor(
-                        table_, since, seen, newest, newest_ids
+                if table_ is not None:
+                    table_, newest, newest_ids = past_cursor(
+                        table_, CURSOR_FIELD, ("Id",), since, seen, newest, newest_ids
                     )
                 deleted = (
                     sum(1 for r in batch if r.get("IsDeleted") is True) if stats is not None else 0
@@ -95,37 +95,6 @@ def _object_resource(
         primary_key="Id",
         columns={"IsDeleted": {"data_type": "bool", "hard_delete": True}},
     )
-
-
-def _past_cursor(
-    table: pa.Table,
-    since: dt.datetime | None,
-    seen: set[str],
-    newest: dt.datetime | None,
-    newest_ids: set[str],
-) -> tuple[pa.Table, dt.datetime | None, set[str]]:
-    """Drop rows the previous run already landed at its cursor; advance the cursor."""
-    stamps = table.column(CURSOR_FIELD).to_pylist()
-    ids = table.column("Id").to_pylist()
-    keep = []
-    for stamp, rid in zip(stamps, ids, strict=True):
-        if (
-            stamp is not None
-            and since is not None
-            and (stamp < since or (stamp == since and rid in seen))
-        ):
-            keep.append(False)
-            continue
-        keep.append(True)
-        if stamp is None:
-            continue
-        if newest is None or stamp > newest:
-            newest, newest_ids = stamp, {rid}
-        elif stamp == newest:
-            newest_ids.add(rid)
-    if not all(keep):
-        table = table.filter(pa.array(keep))
-    return table, newest, newest_ids
 
 
 @dlt.source(name="crm", max_table_nesting=0)

@@ -13,6 +13,12 @@ customer or transaction is merged as a delete marker (`cl_deleted = true`, the t
 hard-delete column), like the CRM's `IsDeleted` rows and Stripe's `*.deleted` events; a deleted
 transaction also takes the `transactionline` and `previoustransactionlink` rows landed for it,
 whose keys are looked up in the warehouse. `deletedrecord` itself lands as a table.
+
+NetSuite lists neither a line removed from a transaction that still exists (lines are
+renumbered when amounts change) nor an application removed from a payment or credit memo. So
+after an incremental read of `transaction`, the lines and links landed for the transactions it
+read (those whose `lastmodifieddate` moved) are checked against the keys NetSuite holds now, in
+batched queries, and each landed key that is gone is merged as a delete marker too.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
+from ingestion.cursor import past_cursor
 from ingestion.edge import (
     PARSERS,
     Batcher,
@@ -42,6 +49,8 @@ from ingestion.sources.erp.settings import (
     DEFAULT_DATE_FORMAT,
     DELETED_COLUMN,
     DELETED_RECORD_TABLES,
+    IN_LIST_LIMIT,
+    KEY_QUERY_PARENTS,
     MAX_ROWS_PER_QUERY,
     TABLES,
     TIMESTAMP_FORMAT,
@@ -128,8 +137,8 @@ def _read_table(
                 read += len(page)
                 converted, quarantine = batcher.convert(_with_timestamps(page))
                 if converted is not None:
-                    converted, newest, newest_ids = _past_cursor(
-                        converted, conf, floor, floor_ids, newest, newest_ids
+                    converted, newest, newest_ids = past_cursor(
+                        converted, conf.cursor, conf.key, floor, floor_ids, newest, newest_ids
                     )
                 out = list(emit(converted, quarantine))
             yield from out
@@ -161,7 +170,16 @@ def _table_resource(
         if deletions is not None:
             deletions.start()
         state = dlt.current.resource_state()
-        yield from _read_table(table, conf, client, date_format, stats, max_rows, state)
+        if table != "transaction" or deletions is None or not state.get("cursor"):
+            # A first (full) load reads every line and link as it is: nothing can be stale.
+            yield from _read_table(table, conf, client, date_format, stats, max_rows, state)
+            return
+        changed: set[int] = set()
+        for item in _read_table(table, conf, client, date_format, stats, max_rows, state):
+            if isinstance(item, pa.Table) and item.num_rows:
+                changed.update(int(i) for i in item.column("id").to_pylist() if i is not None)
+            yield item
+        yield from deletions.removed_children(sorted(changed))
 
     return dlt.resource(
         rows,
@@ -223,7 +241,35 @@ class _Deletions:
         if not transactions:
             return
         for table, (key, refs) in _CHILDREN.items():
-            yield from self._emit(table, key, _landed_keys(table, key, refs, transactions))
+            landed = _landed(table, key, refs, transactions)
+            yield from self._emit(table, key, sorted({k for k, _ in landed}))
+
+    def removed_children(self, changed: list[int]) -> Iterator[Any]:
+        """Delete markers for the lines and links landed for the `changed` transactions (read
+        this run) that NetSuite no longer holds.
+
+        NetSuite renumbers a transaction's lines when its amounts change and drops a payment's
+        or credit memo's old applications when it is re-applied, and lists neither in
+        `deletedrecord`. Only transactions with rows in the warehouse are asked about, in
+        batched queries; rows naming a transaction deleted this run are left to `markers`.
+        Called after the transactions were read, so a row removed later in the run belongs to
+        a transaction the next run reads again.
+        """
+        if not changed:
+            return
+        gone = self.deleted.get("transaction", set())
+        for table, (key, refs) in _CHILDREN.items():
+            landed = [
+                (k, named)
+                for k, named in _landed(table, key, refs, changed)
+                if not gone.intersection(named)
+            ]
+            if not landed:
+                continue
+            wanted = set(changed)
+            parents = sorted({p for _, named in landed for p in named if p in wanted})
+            now = current_keys(self.client, table, key, refs, parents, self.max_rows)
+            yield from self._emit(table, key, sorted({k for k, _ in landed} - now))
 
     def _emit(self, table: str, key: tuple[str, ...], rows: list[tuple[Any, ...]]) -> Iterator[Any]:
         if not rows:
@@ -241,11 +287,12 @@ class _Deletions:
         yield dlt.mark.with_hints(pa.table(columns), hints, create_table_variant=True)
 
 
-def _landed_keys(
+def _landed(
     table: str, key: tuple[str, ...], refs: tuple[str, ...], parents: list[int]
-) -> list[tuple[Any, ...]]:
-    """Keys of the rows of `table` already in the warehouse that name one of `parents` in any
-    of the `refs` columns (NetSuite lists a deleted transaction, not its lines or links)."""
+) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """The rows of `table` already in the warehouse that name one of `parents` in any of the
+    `refs` columns (NetSuite lists a deleted transaction, not its lines or links), as (key
+    values, refs values) pairs."""
     try:
         schema = dlt.current.source_schema()
     except Exception:  # no pipeline context: nothing has landed that could be deleted
@@ -253,16 +300,63 @@ def _landed_keys(
     if schema.naming.normalize_table_identifier(table) not in schema.tables:
         return []  # never landed (first run, or after --full-refresh)
     pipeline = dlt.current.pipeline()
-    out: list[tuple[Any, ...]] = []
+    names = list(dict.fromkeys((*key, *refs)))
+    out: set[tuple[tuple[Any, ...], tuple[Any, ...]]] = set()
     with pipeline.sql_client() as client:
         qualified = client.make_qualified_table_name(table)
-        cols = ", ".join(client.escape_column_name(c) for c in key)
-        for start in range(0, len(parents), 1000):
-            chunk = ", ".join(str(int(p)) for p in parents[start : start + 1000])
+        cols = ", ".join(client.escape_column_name(c) for c in names)
+        for start in range(0, len(parents), IN_LIST_LIMIT):
+            chunk = ", ".join(str(int(p)) for p in parents[start : start + IN_LIST_LIMIT])
             where = " or ".join(f"{client.escape_column_name(r)} in ({chunk})" for r in refs)
-            rows = client.execute_sql(f"select {cols} from {qualified} where {where}") or []
-            out.extend(tuple(r) for r in rows)
-    return sorted(set(out))
+            for values in client.execute_sql(f"select {cols} from {qualified} where {where}") or []:
+                row = dict(zip(names, values, strict=True))
+                out.add((tuple(row[c] for c in key), tuple(row[r] for r in refs)))
+    return sorted(out)
+
+
+def _key_after(key: tuple[str, ...], last: tuple[int, ...]) -> str:
+    """SuiteQL for "`key` sorts after `last`" over alias `t` (keyset paging)."""
+    head = f"t.{key[0]}"
+    if len(key) == 1:
+        return f"{head} > {int(last[0])}"
+    rest = _key_after(key[1:], last[1:])
+    return f"({head} > {int(last[0])} OR ({head} = {int(last[0])} AND {rest}))"
+
+
+def current_keys(
+    client: SuiteQLClient,
+    table: str,
+    key: tuple[str, ...],
+    refs: tuple[str, ...],
+    parents: list[int],
+    max_rows: int = MAX_ROWS_PER_QUERY,
+    chunk: int = KEY_QUERY_PARENTS,
+) -> set[tuple[int, ...]]:
+    """The keys of the rows of `table` NetSuite holds now that name one of `parents` in any of
+    the integer `refs` columns (`SELECT t.uniquekey FROM transactionline t WHERE t.transaction
+    IN (...) ORDER BY t.uniquekey`): one query per `chunk` parents, each resumed after its last
+    key once it has read `max_rows` rows (NetSuite's ceiling for one query)."""
+    out: set[tuple[int, ...]] = set()
+    cols = ", ".join(f"t.{c}" for c in key)
+    for start in range(0, len(parents), chunk):
+        ids = ", ".join(str(int(p)) for p in parents[start : start + chunk])
+        match = " OR ".join(f"t.{r} IN ({ids})" for r in refs)
+        last: tuple[int, ...] | None = None
+        while True:
+            where = f"({match})" if last is None else f"({match}) AND {_key_after(key, last)}"
+            pages = client.query(f"SELECT {cols} FROM {table} t WHERE {where} ORDER BY {cols}")
+            read = 0
+            while read < max_rows:
+                page = next(pages, None)
+                if page is None:
+                    break
+                read += len(page)
+                for row in page:
+                    last = tuple(int(row[c]) for c in key)
+                    out.add(last)
+            if read < max_rows:
+                break
+    return out
 
 
 def _deletedrecord_resource(deletions: _Deletions) -> DltResource:
@@ -277,43 +371,6 @@ def _deletedrecord_resource(deletions: _Deletions) -> DltResource:
     return dlt.resource(
         rows, name=DELETED_TABLE, write_disposition="merge", primary_key=list(conf.key)
     )
-
-
-def _past_cursor(
-    table: pa.Table,
-    conf: ErpTable,
-    floor: dt.datetime | None,
-    floor_ids: set[str],
-    newest: dt.datetime | None,
-    newest_ids: set[str],
-) -> tuple[pa.Table, dt.datetime | None, set[str]]:
-    """Drop rows already landed at the cursor value; advance the cursor and its ids."""
-    stamps = table.column(conf.cursor).to_pylist() if conf.cursor in table.column_names else []
-    if not stamps:
-        return table, newest, newest_ids
-    keys = [
-        "/".join(str(v) for v in values)
-        for values in zip(*(table.column(k).to_pylist() for k in conf.key), strict=True)
-    ]
-    keep = []
-    for stamp, key in zip(stamps, keys, strict=True):
-        if (
-            floor is not None
-            and stamp is not None
-            and (stamp < floor or (stamp == floor and key in floor_ids))
-        ):
-            keep.append(False)
-            continue
-        keep.append(True)
-        if stamp is None:
-            continue
-        if newest is None or stamp > newest:
-            newest, newest_ids = stamp, {key}
-        elif stamp == newest:
-            newest_ids = newest_ids | {key}
-    if not all(keep):
-        table = table.filter(pa.array(keep))
-    return table, newest, newest_ids
 
 
 @dlt.source(name="erp", max_table_nesting=0)

@@ -10,6 +10,12 @@ from ingestion.edge import Kind
 PAGE_LIMIT = 1000
 #: NetSuite refuses to page one query past this many rows; the source restarts from its cursor.
 MAX_ROWS_PER_QUERY = 100_000
+#: NetSuite (Oracle) takes at most this many values in one `IN (...)` list.
+IN_LIST_LIMIT = 1000
+#: Transactions named in one SuiteQL query of current line or link keys. A link query names
+#: them twice (`previousdoc IN (...) OR nextdoc IN (...)`), and the sandbox's SQLite refuses
+#: expressions deeper than 1,000 terms (it compiles IN to ORs), so well under IN_LIST_LIMIT.
+KEY_QUERY_PARENTS = 400
 #: The account's date preference (Setup > Company > General Preferences), in NetSuite notation.
 DEFAULT_DATE_FORMAT = "M/D/YYYY"
 #: How our cursor queries render and read datetimes (TO_CHAR / TO_TIMESTAMP format).
