@@ -19,10 +19,13 @@ and `discard_row` would drop rows without a trace, while the issue wants the rea
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
+import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -31,6 +34,9 @@ import dlt
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
+
+log = logging.getLogger(__name__)
 
 Kind = Literal["text", "bigint", "bool", "double", "decimal", "timestamp", "date", "json"]
 Parser = Callable[[Any], Any]
@@ -61,6 +67,35 @@ _QUARANTINE_SCHEMA = pa.schema(
         ("quarantined_at", pa.timestamp("us", tz="UTC")),
     ]
 )
+
+
+#: Cyclic-GC thresholds while parsing big pages (Python's default first threshold is 700).
+BULK_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc_for_bulk() -> tuple[int, int, int]:
+    """Make the cyclic garbage collector cheap for bulk JSON; returns the old thresholds.
+
+    A parsed page is thousands of new dicts that all survive until converted, so the default
+    thresholds run a collection every 700 of them, each walking every object still alive: a
+    quarter of a full fetch's CPU. JSON trees hold no reference cycles, so collecting rarely
+    loses nothing; objects alive before the run are frozen out of the collector's walk.
+    """
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*BULK_GC_THRESHOLDS)
+    return old
+
+
+@contextmanager
+def bulk_gc() -> Iterator[None]:
+    """`tune_gc_for_bulk` for the block; the collector's settings are restored after it."""
+    old = tune_gc_for_bulk()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 class Reject(ValueError):
@@ -328,6 +363,26 @@ class Batcher:
         }
         self._normalize = schema.naming.normalize_path
 
+    def stored(self) -> dict[str, str]:
+        """Column types of this table landed by earlier runs (dlt's normalized names)."""
+        if not self._seeded:
+            self._seed_from_schema()
+        return dict(self._stored)
+
+    @property
+    def normalize(self) -> Callable[[str], str]:
+        """dlt's column naming of this table's schema (after seeding)."""
+        if not self._seeded:
+            self._seed_from_schema()
+        return self._normalize
+
+    def seed(self, stored: dict[str, str], normalize: Callable[[str], str]) -> None:
+        """Start from column types landed by earlier runs, where no dlt pipeline context is
+        (a conversion worker process): what `stored()` returned in the pipeline's process."""
+        self._seeded = True
+        self._stored = dict(stored)
+        self._normalize = normalize
+
     def _stored_kind(self, name: str) -> str | None:
         if not self._stored:
             return None
@@ -352,21 +407,53 @@ class Batcher:
                 return fast, None
         return self._slow(records)
 
+    def convert_arrow(
+        self, raw: pa.Table, records: Callable[[], list[dict[str, Any]]]
+    ) -> pa.Table | None:
+        """The typed table of records Arrow has already read (its JSON reader), or None.
+
+        `raw` holds the wire records as Arrow inferred them (nested objects as structs);
+        `records` gives the same records as Python objects, in the same order, and is called only
+        when a list value has to be kept as its JSON text. None means the batch needs the
+        row-by-row judgement of `convert` (the caller then passes it the records); counts go to
+        the stats only on success.
+        """
+        if not self._seeded:
+            self._seed_from_schema()
+        if not self.spec.flatten:
+            return None
+        keep = [n for n in raw.column_names if n not in self.spec.drop]
+        if len(keep) != raw.num_columns:
+            raw = raw.select(keep)
+        table = self._typed(raw, _Lazy(records))
+        if table is not None and self.stats is not None:
+            self.stats.add(self.system, self.spec.table, rows=table.num_rows)
+        return table
+
     def _fast(self, records: list[dict[str, Any]]) -> pa.Table | None:
         """The batch as a typed Arrow table, or None when only the row path can judge it."""
-        spec = self.spec
-        drop = spec.drop
+        drop = self.spec.drop
         # Dropped fields (big embedded lists) leave the records only while Arrow reads them.
         saved = [{k: r.pop(k) for k in drop if k in r} for r in records] if drop else []
         try:
             table = pa.Table.from_pylist(records)
-            while any(pa.types.is_struct(t) for t in table.schema.types):
-                table = table.flatten()
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
             return None
         finally:
             for record, fields_ in zip(records, saved, strict=False):
                 record.update(fields_)
+        return self._typed(table, _Lazy(lambda: records))
+
+    def _typed(self, table: pa.Table, records: _Lazy) -> pa.Table | None:
+        """Type an Arrow table of wire records to the declared and learned kinds, or None."""
+        spec = self.spec
+        drop = spec.drop
+        try:
+            while any(pa.types.is_struct(t) for t in table.schema.types):
+                table = table.flatten()
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+            return None
+        n_rows = table.num_rows
         kinds = self.kinds
         arrays: list[pa.Array] = []
         fields: list[pa.Field] = []
@@ -383,29 +470,37 @@ class Batcher:
                 seen = _ARROW_KINDS.get(str(arrow_type))
                 if seen is None and pa.types.is_list(arrow_type):
                     seen = "json"
+                if have == "text" and seen == "json":
+                    have = "json"  # JSON text lands in a text column (the row path agrees)
                 if seen is None or (have is not None and have != seen):
-                    return None
+                    return self._refuse(name, f"arrives as {arrow_type}, landed as {have}")
                 if have is None and seen == "double":
-                    return None  # the row path decides whether ints and floats mix
+                    # the row path decides whether ints and floats mix
+                    return self._refuse(name, "a new number column")
                 if name in spec.known and spec.known[name].parse not in _NATIVE_PARSERS:
-                    return None
+                    return self._refuse(name, "is parsed from a vendor string")
                 if seen == "json":
                     column = _list_json(column, records, name)
                 target = ARROW_TYPES[seen]
                 if have is None:
                     new_kinds[name] = seen
             if name in spec.key and column.null_count:
-                return None
+                return self._refuse(name, "a key with nulls")
             arrays.append(column)
             fields.append(pa.field(name, target, nullable=name not in spec.key))
         for name in spec.known:
             if name not in drop and name not in {f.name for f in fields}:
-                arrays.append(pa.nulls(len(records), ARROW_TYPES[kinds[name]]))
+                arrays.append(pa.nulls(n_rows, ARROW_TYPES[kinds[name]]))
                 fields.append(pa.field(name, ARROW_TYPES[kinds[name]]))
         if any(k not in {f.name for f in fields} for k in spec.key):
-            return None
+            return self._refuse(",".join(spec.key), "a key missing")
         kinds.update(new_kinds)
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+    def _refuse(self, column: str, why: str) -> pa.Table | None:
+        """None, noting why the batch takes the row-by-row path (correct there, only slower)."""
+        log.debug("%s.%s: row-by-row path: %s %s", self.system, self.spec.table, column, why)
+        return None
 
     def _slow(self, records: list[dict[str, Any]]) -> tuple[pa.Table | None, pa.Table | None]:
         spec = self.spec
@@ -517,12 +612,54 @@ _ARROW_KINDS = {"string": "text", "int64": "bigint", "bool": "bool", "double": "
 _NATIVE_PARSERS: frozenset[Parser] = frozenset({as_text, as_bigint, as_minor_units, as_bool})
 
 
-def _list_json(column: pa.ChunkedArray, records: list[dict[str, Any]], name: str) -> pa.Array:
+def list_page_table(body: bytes, data_key: str = "data") -> pa.Table | None:
+    """The records of one list page (`{"data": [...], ...}`) as Arrow's JSON reader infers them.
+
+    Nested objects come back as structs and lists as lists, as `pa.Table.from_pylist` would give
+    them, but without building a Python object per value. None when Arrow cannot read the page
+    (a value whose type changes between records, an integer past 64 bits, ...): the caller then
+    parses it in Python and the row-by-row path decides.
+    """
+    try:
+        page = pj.read_json(
+            pa.BufferReader(body),
+            read_options=pj.ReadOptions(block_size=len(body) + 1, use_threads=False),
+            parse_options=pj.ParseOptions(newlines_in_values=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    if page.num_rows != 1 or data_key not in page.column_names:
+        return None
+    data = page.column(data_key)
+    if not pa.types.is_list(data.type):
+        return None
+    values = pc.list_flatten(data)
+    if pa.types.is_null(values.type) and len(values) == 0:
+        return pa.table({})
+    if not pa.types.is_struct(values.type) or values.null_count:
+        return None
+    return pa.Table.from_struct_array(values)
+
+
+class _Lazy:
+    """The Python records of a batch, produced on first use (parsing them can be costly)."""
+
+    def __init__(self, make: Callable[[], list[dict[str, Any]]]) -> None:
+        self._make = make
+        self._records: list[dict[str, Any]] | None = None
+
+    def __call__(self) -> list[dict[str, Any]]:
+        if self._records is None:
+            self._records = self._make()
+        return self._records
+
+
+def _list_json(column: pa.ChunkedArray, records: _Lazy, name: str) -> pa.Array:
     """A list column as JSON text; lists that are all empty (most of Stripe's) without Python."""
     lengths = pc.list_value_length(column)
     if not pc.max(lengths).as_py():
         return pc.if_else(pc.is_null(lengths), pa.scalar(None, pa.string()), "[]")
-    return pa.array(_json_at(records, name), type=pa.string())
+    return pa.array(_json_at(records(), name), type=pa.string())
 
 
 def _json_at(records: list[dict[str, Any]], name: str) -> list[str | None]:

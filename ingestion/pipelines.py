@@ -22,7 +22,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from closeloop.settings import Settings
-from ingestion.edge import QUARANTINE_TABLE, RunStats, TableStats
+from ingestion.edge import QUARANTINE_TABLE, RunStats, TableStats, bulk_gc
 from ingestion.http import RetryPolicy, SourceError
 
 log = logging.getLogger(__name__)
@@ -171,10 +171,11 @@ def run_system(
         source = build_source(system, settings, stats=stats, retry=retry)
         if resources:
             source = source.with_resources(*resources)
-        if full_refresh:
-            pipeline.run(source, refresh="drop_sources")
-        else:
-            pipeline.run(source)
+        with bulk_gc():
+            if full_refresh:
+                pipeline.run(source, refresh="drop_sources")
+            else:
+                pipeline.run(source)
     except Exception as exc:
         cause = _root_cause(exc)
         if isinstance(cause, SourceError):

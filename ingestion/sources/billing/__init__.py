@@ -25,6 +25,13 @@ from dlt.extract.resource import DltResource
 
 from ingestion.edge import Batcher, RunStats, Timer, emit
 from ingestion.http import RetryPolicy, SourceError
+from ingestion.sources.billing.convert import (
+    CHILD_TABLES,
+    Converted,
+    ConvertPool,
+    ListBatch,
+    PageConverter,
+)
 from ingestion.sources.billing.helpers import StripeClient
 from ingestion.sources.billing.settings import (
     BATCH_ROWS,
@@ -162,10 +169,122 @@ class _Children:
         yield from emit(None, quarantine)
 
 
+#: `convert_worker` values: convert in a worker process for listings of at least `BATCH_ROWS`
+#: records (`auto`), always (`on`), or never (`off`).
+WORKER_MODES = ("auto", "on", "off")
+
+
+def _emit_converted(result: Converted, hints: Any, stats: RunStats | None) -> Iterator[Any]:
+    if stats is not None:
+        stats.add(SYSTEM, result.table, rows=result.rows, rejected=result.rejected)
+    if result.data is not None and result.data.num_rows:
+        yield (
+            result.data
+            if hints is None
+            else dlt.mark.with_hints(result.data, hints, create_table_variant=True)
+        )
+    yield from emit(None, result.quarantine)
+
+
+def _pages_resource(
+    table: str,
+    client: StripeClient,
+    sync: _Sync,
+    stats: RunStats | None,
+    first: bool,
+    worker: str,
+) -> Iterator[Any]:
+    """A listing whose pages are converted from their raw bodies (`convert.PageConverter`),
+    in a worker process while the next pages are fetched when the listing is big."""
+    child = CHILD_TABLES.get(table)
+    hints = {table: None, **({child: table_hints(child, first)} if child else {})}
+    timer = Timer(stats.table(SYSTEM, table) if stats else None)
+    with timer:
+        sync.start()
+        cursor, seen = sync.cursor(table)
+        params: dict[str, Any] = dict(LISTS[table])
+        if cursor is not None:
+            # gte, not gt: an object created in the cursor's second after the last run
+            # listed it must not be missed; the ids already seen in it are skipped.
+            params["created[gte]"] = cursor
+        # Types landed by earlier runs, so the converter catches a type change across runs.
+        seeds = {t: Batcher(SYSTEM, SPECS[t]) for t in hints}
+        stored = {t: b.stored() for t, b in seeds.items()}
+        normalize = seeds[table].normalize
+        local = PageConverter(normalize)
+        pool = ConvertPool(normalize) if worker != "off" else None
+        newest: int | None = None
+        newest_ids: set[str] = set()
+        pages = client.list_pages_raw(table, params)
+        bodies: list[bytes] = []
+        child_pages: dict[str, list[bytes]] = {}
+        count = 0
+
+    def batch() -> ListBatch:
+        return ListBatch(table, bodies, frozenset(seen), child_pages, stored)
+
+    try:
+        while True:
+            with timer:
+                item = next(pages, None)
+                if item is None:
+                    break
+                page, body = item
+                if seen:
+                    page = [o for o in page if not _seen(o, cursor, seen)]
+                for obj in page:
+                    created = obj.get("created")
+                    if not isinstance(created, int):
+                        continue
+                    if newest is None or created > newest:
+                        newest, newest_ids = created, {str(obj.get("id", ""))}
+                    elif created == newest:
+                        newest_ids.add(str(obj.get("id", "")))
+                bodies.append(body)
+                count += len(page)
+                if child:
+                    for parent in page:
+                        more = client.more_line_pages(parent) if parent.get("id") else []
+                        if more:
+                            child_pages[parent["id"]] = [b for _, b in more]
+                if count < BATCH_ROWS:
+                    continue
+                # a big listing: convert in the worker while fetching on
+                done = list(pool.submit(batch())) if pool else [local.convert(batch())]
+                bodies, child_pages, count = [], {}, 0
+            for results in done:
+                for result in results:
+                    yield from _emit_converted(result, hints[result.table], stats)
+        with timer:
+            done = []
+            if bodies:
+                if pool is not None and (worker == "on" or pool.started):
+                    done = list(pool.submit(batch()))
+                else:
+                    done = [local.convert(batch())]
+            if pool is not None:
+                done.extend(pool.drain())
+        for results in done:
+            for result in results:
+                yield from _emit_converted(result, hints[result.table], stats)
+    finally:
+        if pool is not None:
+            pool.close()
+    sync.set_cursor(table, newest, newest_ids)
+
+
 def _list_resource(
-    table: str, client: StripeClient, sync: _Sync, stats: RunStats | None, first: bool
+    table: str,
+    client: StripeClient,
+    sync: _Sync,
+    stats: RunStats | None,
+    first: bool,
+    worker: str = "auto",
 ) -> DltResource:
     def rows() -> Iterator[Any]:
+        if table != "subscriptions":  # items page on their own list: converted in-process
+            yield from _pages_resource(table, client, sync, stats, first, worker)
+            return
         batcher = Batcher(SYSTEM, SPECS[table], stats)
         children = _Children(client, stats, first)
         timer = Timer(stats.table(SYSTEM, table) if stats else None)
@@ -353,6 +472,7 @@ def billing_source(
     ca_bundle: str | None = None,
     stats: Any = None,
     retry: Any = None,
+    convert_worker: str = "auto",
 ) -> list[DltResource]:
     """The Stripe-shaped billing system as dlt resources, one per raw table.
 
@@ -362,6 +482,9 @@ def billing_source(
         ca_bundle: CA file to trust instead of the system store (the sandbox under TLS).
         stats: a `RunStats` to count rows into (the CLI summary).
         retry: a `RetryPolicy` overriding the default retries.
+        convert_worker: `auto` (default) converts listings of at least `BATCH_ROWS` records
+            in a worker process while the next pages are fetched; `on` always, `off` never
+            (SOURCES__BILLING__CONVERT_WORKER).
 
     Returns:
         Resources `customers`, `products`, `prices`, `subscriptions` (+ `subscription_items`),
@@ -374,6 +497,11 @@ def billing_source(
         retry=retry if isinstance(retry, RetryPolicy) else None,
         verify=ca_bundle or True,
     )
+    if convert_worker not in WORKER_MODES:
+        raise ValueError(
+            f"SOURCES__BILLING__CONVERT_WORKER is {convert_worker!r}; "
+            f"choose one of {', '.join(WORKER_MODES)}"
+        )
     run_stats = stats if isinstance(stats, RunStats) else None
     sync = _Sync(client)
     try:
@@ -381,7 +509,9 @@ def billing_source(
     except Exception:  # no pipeline context (the source is only being inspected)
         cursors = {}
     resources = [
-        _list_resource(table, client, sync, run_stats, first=table not in cursors)
+        _list_resource(
+            table, client, sync, run_stats, first=table not in cursors, worker=convert_worker
+        )
         for table in LISTS
     ]
     resources.append(_events_resource(client, sync, run_stats))

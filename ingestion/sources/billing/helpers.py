@@ -52,15 +52,32 @@ class StripeClient:
         ):
             yield list(page)
 
+    def list_pages_raw(
+        self, resource: str, params: dict[str, Any] | None = None
+    ) -> Iterator[tuple[list[dict[str, Any]], bytes]]:
+        """Every page of `/v1/<resource>` as its records and its raw body (for conversion
+        elsewhere: see `ingestion.sources.billing.convert`)."""
+        query = {"limit": PAGE_LIMIT, **(params or {})}
+        for page in self.http.pages(
+            f"/v1/{resource}", paginator=StripeCursorPaginator(), data_key="data", params=query
+        ):
+            yield list(page), page.response.content
+
+    def more_line_pages(self, invoice: dict[str, Any]) -> list[tuple[list[dict[str, Any]], bytes]]:
+        """The pages of an invoice's lines past the embedded ones (none when all are embedded)."""
+        embedded = invoice.get("lines") or {}
+        lines = embedded.get("data") or []
+        if not (embedded.get("has_more") and lines):
+            return []
+        path = (embedded.get("url") or f"/v1/invoices/{invoice['id']}/lines").lstrip("/")
+        path = path.removeprefix("v1/")
+        return list(self.list_pages_raw(path, {"starting_after": lines[-1]["id"]}))
+
     def all_lines(self, invoice: dict[str, Any]) -> list[dict[str, Any]]:
         """Every line of an invoice: the embedded ones, paged past them when `has_more`."""
-        embedded = invoice.get("lines") or {}
-        lines = list(embedded.get("data") or [])
-        if embedded.get("has_more") and lines:
-            path = (embedded.get("url") or f"/v1/invoices/{invoice['id']}/lines").lstrip("/")
-            path = path.removeprefix("v1/")
-            for page in self.list_pages(path, {"starting_after": lines[-1]["id"]}):
-                lines.extend(page)
+        lines = list((invoice.get("lines") or {}).get("data") or [])
+        for page, _ in self.more_line_pages(invoice):
+            lines.extend(page)
         return lines
 
     def retrieve(self, resource: str, object_id: str) -> dict[str, Any] | None:

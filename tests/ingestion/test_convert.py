@@ -1,0 +1,229 @@
+"""Billing pages converted from their raw bodies (Arrow's JSON reader, optionally in a worker
+process) land exactly what the row-by-row reference path lands."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+
+from closeloop.settings import SANDBOX_DEFAULT_TOKENS
+from ingestion.edge import Batcher
+from ingestion.pipelines import run_system
+from ingestion.sources.billing.convert import (
+    ConvertPool,
+    ConvertWorkerError,
+    ListBatch,
+    PageConverter,
+)
+from ingestion.sources.billing.helpers import StripeClient
+from ingestion.sources.billing.settings import LISTS, SPECS
+from tests.ingestion.support import env_for, patched_env, served, snapshot
+
+LISTED = [t for t in LISTS if t != "subscriptions"]
+
+
+def _rows(table: pa.Table | None, key: tuple[str, ...]) -> list[dict[str, Any]]:
+    if table is None:
+        return []
+    return sorted(table.to_pylist(), key=lambda r: tuple(str(r.get(k)) for k in key))
+
+
+def _reference(table: str, records: list[dict[str, Any]]) -> tuple[pa.Table | None, Any]:
+    """The row-by-row path: the reference every faster path must agree with."""
+    return Batcher("billing", SPECS[table])._slow(records)
+
+
+def _fetch(client: StripeClient, table: str) -> tuple[ListBatch, list[dict[str, Any]]]:
+    bodies: list[bytes] = []
+    child_pages: dict[str, list[bytes]] = {}
+    records: list[dict[str, Any]] = []
+    for page, body in client.list_pages_raw(table, dict(LISTS[table])):
+        bodies.append(body)
+        records.extend(page)
+        if table == "invoices":
+            for invoice in page:
+                more = client.more_line_pages(invoice)
+                if more:
+                    child_pages[invoice["id"]] = [b for _, b in more]
+    return ListBatch(table, bodies, child_pages=child_pages), records
+
+
+@pytest.fixture(scope="module")
+def client(small_sandbox_home: Path) -> Any:
+    with served(small_sandbox_home) as sandbox:
+        yield StripeClient(sandbox.urls["billing"], SANDBOX_DEFAULT_TOKENS["billing"])
+
+
+@pytest.mark.parametrize("table", LISTED)
+def test_arrow_path_lands_what_the_row_path_lands(
+    client: StripeClient, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    batch, records = _fetch(client, table)
+    assert records, f"the small sandbox has {table}"
+    with caplog.at_level(logging.DEBUG, logger="ingestion.edge"):
+        results = PageConverter().convert(batch)
+    # the fast path was taken, not the fallback
+    assert not [r for r in caplog.records if "row-by-row" in r.getMessage()]
+    by_table = {r.table: r for r in results}
+    expected, quarantine = _reference(table, [dict(r) for r in records])
+    assert quarantine is None
+    got = by_table[table].data
+    assert got is not None and expected is not None
+    assert dict(zip(got.column_names, got.schema.types, strict=True)) == dict(
+        zip(expected.column_names, expected.schema.types, strict=True)
+    )
+    assert _rows(got, SPECS[table].key) == _rows(expected, SPECS[table].key)
+    if table == "invoices":
+        lines = [
+            {**line, "invoice": line.get("invoice") or inv["id"]}
+            for inv in records
+            for line in client.all_lines(inv)
+        ]
+        assert len(lines) > len(records)  # some invoices page their lines past the first ten
+        assert batch.child_pages
+        want, _ = _reference("invoice_lines", lines)
+        have = by_table["invoice_lines"].data
+        assert have is not None and want is not None
+        assert set(have.column_names) == set(want.column_names)
+        key = SPECS["invoice_lines"].key
+        assert _rows(have.select(want.column_names), key) == _rows(want, key)
+
+
+def _page(*records: dict[str, Any]) -> bytes:
+    return orjson.dumps({"object": "list", "data": list(records), "has_more": False})
+
+
+def test_a_batch_arrow_cannot_vouch_for_is_judged_row_by_row() -> None:
+    # `amount_due` changes type between pages, one record lacks its id, one field is new.
+    bodies = [
+        _page({"id": "in_1", "created": 1, "amount_due": 100, "lines": {"data": []}}),
+        _page(
+            {"id": "in_2", "created": 2, "amount_due": "12.50", "lines": {"data": []}},
+            {"created": 3, "amount_due": 5, "lines": {"data": []}},
+            {"id": "in_4", "created": 4, "amount_due": 7, "brand_new": "x", "lines": {"data": []}},
+        ),
+    ]
+    results = {r.table: r for r in PageConverter().convert(ListBatch("invoices", bodies))}
+    invoices = results["invoices"]
+    assert invoices.data is not None and invoices.quarantine is not None
+    assert sorted(invoices.data.column("id").to_pylist()) == ["in_1", "in_4"]
+    assert invoices.data.column("brand_new").to_pylist() == [None, "x"]
+    reasons = dict(
+        zip(
+            invoices.quarantine.column("record_id").to_pylist(),
+            invoices.quarantine.column("reason").to_pylist(),
+            strict=True,
+        )
+    )
+    assert reasons["in_2"].startswith("field amount_due: cannot parse '12.50'")
+    assert reasons[None] == "missing primary key field id"
+
+
+def test_ids_already_landed_are_left_out() -> None:
+    bodies = [
+        _page(
+            {"id": "in_1", "created": 5, "lines": {"data": [{"id": "il_1", "amount": 1}]}},
+            {"id": "in_2", "created": 5, "lines": {"data": [{"id": "il_2", "amount": 2}]}},
+        )
+    ]
+    batch = ListBatch("invoices", bodies, exclude=frozenset({"in_1"}))
+    results = {r.table: r for r in PageConverter().convert(batch)}
+    assert results["invoices"].data is not None
+    assert results["invoices"].data.column("id").to_pylist() == ["in_2"]
+    lines = results["invoice_lines"].data
+    assert lines is not None
+    # the parent is named on the line; declared fields are there even when absent
+    assert lines.to_pylist() == [{"id": "il_2", "amount": 2, "invoice": "in_2", "quantity": None}]
+
+
+def test_worker_converts_in_order_and_reports_failures_clearly() -> None:
+    pool = ConvertPool(str)
+    try:
+        first = ListBatch("charges", [_page({"id": "ch_1", "created": 1, "amount": 5})])
+        second = ListBatch("charges", [_page({"id": "ch_2", "created": 2, "amount": 6})])
+        done = [*pool.submit(first), *pool.submit(second), *pool.drain()]
+        assert [r[0].data.column("id").to_pylist() for r in done] == [["ch_1"], ["ch_2"]]  # type: ignore[union-attr]
+        with pytest.raises(ConvertWorkerError, match="KeyError: 'no_such_table'"):
+            list(pool.submit(ListBatch("no_such_table", [_page({"id": "x"})])))
+            list(pool.drain())
+    finally:
+        pool.close()
+    assert not pool.started
+
+
+def test_worker_does_not_outlive_a_killed_ingest(tmp_path: Path) -> None:
+    script = tmp_path / "hold.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, time
+            from ingestion.sources.billing.convert import ConvertPool, ListBatch
+            pool = ConvertPool(str)
+            body = b'{"object": "list", "data": [{"id": "ch_1", "created": 1}]}'
+            list(pool.submit(ListBatch("charges", [body])))
+            list(pool.drain())
+            print(pool._proc.pid, flush=True)
+            time.sleep(120)
+            """
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=Path.cwd()
+    )
+    assert proc.stdout is not None
+    worker = int(proc.stdout.readline())
+    os.kill(worker, 0)  # alive
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(worker, os.WNOHANG)
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        status = Path(f"/proc/{worker}/status")
+        if status.exists() and "zombie" in status.read_text():
+            return  # exited; its reaper (init) has not collected it yet
+        time.sleep(0.2)
+    pytest.fail("the conversion worker outlived the killed ingest")
+
+
+def test_worker_and_in_process_land_the_same_tables(
+    small_sandbox_home: Path, tmp_path: Path
+) -> None:
+    landed = {}
+    for mode in ("on", "off"):
+        home = tmp_path / mode
+        shutil.copytree(small_sandbox_home / "sandbox", home / "sandbox")
+        with served(home) as sandbox:
+            env = {**env_for(home, sandbox.urls), "SOURCES__BILLING__CONVERT_WORKER": mode}
+            with patched_env(env):
+                summary = run_system("billing")
+        assert summary.rows_loaded > 0 and summary.rows_rejected == 0
+        landed[mode] = snapshot(home, "billing")
+    assert landed["on"] == landed["off"]
+    assert landed["on"]["invoice_lines"]
+
+
+def test_an_unknown_worker_mode_is_refused(small_sandbox_home: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(small_sandbox_home / "sandbox", home / "sandbox")
+    with served(home) as sandbox:
+        env = {**env_for(home, sandbox.urls), "SOURCES__BILLING__CONVERT_WORKER": "sometimes"}
+        with patched_env(env), pytest.raises(Exception, match="CONVERT_WORKER is 'sometimes'"):
+            run_system("billing")
