@@ -43,6 +43,8 @@ disable_telemetry()
 
 SCALE = "medium"
 SEED = 42
+#: Rounds of fetch and full load (alternating); the best of each is reported.
+ROUNDS = 2
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -153,7 +155,11 @@ def _fetch(url: str, out: Path | None = None) -> tuple[int, int, float]:
 
 
 def _run_pipeline(
-    home: Path, urls: dict[str, str], resources: list[str], profile: bool = False
+    home: Path,
+    urls: dict[str, str],
+    resources: list[str],
+    profile: bool = False,
+    full_refresh: bool = False,
 ) -> dict[str, Any]:
     from ingestion.pipelines import run_system
 
@@ -172,7 +178,7 @@ def _run_pipeline(
         if profiler:
             profiler.enable()
         with cpu:
-            summary = run_system("billing", resources=resources)
+            summary = run_system("billing", resources=resources, full_refresh=full_refresh)
         if profiler:
             profiler.disable()
         seconds = time.perf_counter() - started
@@ -246,18 +252,30 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
             print(f"generating a {SCALE} sandbox for the benchmark ...", flush=True)
             generate(SandboxPaths.under(work), seed=SEED, scale=SCALE)
         with _serve(work) as urls:
-            with _Cpu(int(urls["pid"])) as fetch_cpu:
-                n_inv, n_lines, fetch_s = _fetch(urls["billing"])
+            # Fetch and full load alternate, ROUNDS times each, and the best of each counts:
+            # on a shared machine a slow spell would otherwise land on one side of the ratio.
+            fetches: list[tuple[float, dict[str, float]]] = []
+            fulls: list[dict[str, Any]] = []
+            profile = bool(os.environ.get("BENCH_PROFILE"))
+            for round_ in range(ROUNDS):
+                with _Cpu(int(urls["pid"])) as fetch_cpu:
+                    n_inv, n_lines, seconds = _fetch(urls["billing"])
+                fetches.append((seconds, fetch_cpu.seconds))
+                fulls.append(
+                    _run_pipeline(
+                        work, urls, ["invoices"], profile=profile, full_refresh=round_ > 0
+                    )
+                )
+            fetch_s, fetch_cpu_s = min(fetches, key=lambda f: f[0])
+            full = min(fulls, key=lambda f: float(f["seconds"]))
             records = n_inv + n_lines
             _fetch(urls["billing"], out=work)  # untimed: the NDJSON files of the native load
-            profile = bool(os.environ.get("BENCH_PROFILE"))
-            full = _run_pipeline(work, urls, ["invoices"], profile=profile)
             # untimed: the events cursor (horizon) the incremental run resumes from
             _run_pipeline(work, urls, ["events"])
             # nothing changed: the fixed cost of a run
             idle = _run_pipeline(work, urls, ["invoices", "events"])
             # about 1% of the records change: new invoices, payments, voids, via the events
-            advance(SandboxPaths.under(work), days=3)
+            advance(SandboxPaths.under(work), days=1)
             incremental = _run_pipeline(work, urls, ["invoices", "events"])
         native_s = _native(work)
         warehouse = Settings.from_env({"CLOSELOOP_HOME": str(work)}).duckdb_path
@@ -283,7 +301,11 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
         "incremental_seconds": incremental["seconds"],
         "incremental_rows": changed,
         "idle_run_seconds": idle["seconds"],
-        "fetch_cpu": fetch_cpu.seconds,
+        "fetch_cpu": fetch_cpu_s,
+        "rounds": {
+            "fetch_seconds": [f[0] for f in fetches],
+            "full_seconds": [f["seconds"] for f in fulls],
+        },
         "full_cpu": full["cpu"],
         "native_seconds": native_s,
         "native_rate": records / native_s,
@@ -308,12 +330,21 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
     for label, run in (("full", full), ("incremental", incremental), ("no changes", idle)):
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in run["steps"].items())
         print(f"  {label} by dlt step: {steps}")
-    for label, cpu in (("fetch", fetch_cpu.seconds), ("full", full["cpu"])):
+    rounds = ", ".join(
+        f"{f[0]:.1f}/{g['seconds']:.1f}" for f, g in zip(fetches, fulls, strict=True)
+    )
+    print(f"  fetch/full seconds of each round (the best of each is used): {rounds}")
+    for label, cpu in (("fetch", fetch_cpu_s), ("full", full["cpu"])):
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items())
         print(f"  CPU seconds of the {label} (2 cores): {parts}")
     print(f"  DuckDB native     {result['native_rate']:>10,.0f} records/s  ({native_s:.1f} s)")
+    server_rate = records / max(fetch_cpu_s["server"], 1e-9)
+    client_rate = records / max(fetch_cpu_s["connector"], 1e-9)
+    bound = "client" if client_rate < server_rate else "sandbox"
     print(
         f"  fetch goal 50,000 records/s: {'met' if result['fetch_rate'] >= 50_000 else 'not met'}"
+        f" (the sandbox serves {server_rate:,.0f} records per CPU-second, the client parses"
+        f" {client_rate:,.0f}: the bound is the {bound})"
     )
     if "profile" in full:
         print("profile of the full load (BENCH_PROFILE=1; the profiler slows it down):")

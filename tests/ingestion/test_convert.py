@@ -227,3 +227,22 @@ def test_an_unknown_worker_mode_is_refused(small_sandbox_home: Path, tmp_path: P
         env = {**env_for(home, sandbox.urls), "SOURCES__BILLING__CONVERT_WORKER": "sometimes"}
         with patched_env(env), pytest.raises(Exception, match="CONVERT_WORKER is 'sometimes'"):
             run_system("billing")
+
+
+def test_event_borne_invoices_reread_lines_only_while_they_can_change() -> None:
+    from ingestion.sources.billing import _lines_may_have_changed
+
+    def invoice(finalized_at: int | None) -> dict[str, Any]:
+        return {"id": "in_1", "status_transitions": {"finalized_at": finalized_at}}
+
+    horizon = 1_000
+    # a draft (never finalized) can still change its lines
+    assert _lines_may_have_changed(invoice(None), horizon)
+    # finalized since the previous run (in its very second too): the landed lines may be a draft's
+    assert _lines_may_have_changed(invoice(horizon), horizon)
+    assert _lines_may_have_changed(invoice(horizon + 5), horizon)
+    # finalized before the previous run: Stripe froze the lines, and they were landed then
+    assert not _lines_may_have_changed(invoice(horizon - 1), horizon)
+    # no previous run to rely on
+    assert _lines_may_have_changed(invoice(horizon - 1), None)
+    assert _lines_may_have_changed({"id": "in_2"}, horizon)

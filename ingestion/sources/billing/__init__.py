@@ -400,6 +400,18 @@ def _events_resource(client: StripeClient, sync: _Sync, stats: RunStats | None) 
     )
 
 
+def _lines_may_have_changed(invoice: dict[str, Any], since: int | None) -> bool:
+    """Whether an invoice from an event needs its lines read again.
+
+    Stripe freezes an invoice's lines when it is finalized. An invoice finalized before the
+    previous run's horizon had its final lines landed by then (listed after finalizing, or
+    re-read when its `invoice.finalized` event was applied), so a later event (paid, voided,
+    marked uncollectible) leaves them as they are: no line pages are fetched for it.
+    """
+    finalized = (invoice.get("status_transitions") or {}).get("finalized_at")
+    return not isinstance(finalized, int) or since is None or finalized >= int(since)
+
+
 class _EventApplier:
     """Turns events (newest first) into the latest snapshot or deletion of each object."""
 
@@ -462,6 +474,9 @@ class _EventApplier:
             if converted is not None:
                 yield dlt.mark.with_hints(converted, self.hints[table], create_table_variant=True)
             yield from emit(None, quarantine)
+        if table == "invoices":
+            since = (self.sync.prev_horizon or {}).get("created")
+            live = [o for o in live if _lines_may_have_changed(o, since)]
         yield from self.children.of(table, live)
 
 
