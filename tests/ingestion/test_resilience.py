@@ -49,6 +49,17 @@ def reference(small_sandbox_home: Path, tmp_path_factory: pytest.TempPathFactory
     return home
 
 
+def test_faults_with_the_conversion_worker_leave_billing_equal(
+    reference: Path, small_sandbox_home: Path, tmp_path: Path
+) -> None:
+    home = _copy(small_sandbox_home, tmp_path)
+    with served(home, faults={"billing": FAULTS}) as sandbox:
+        env = {**env_for(home, sandbox.urls), "SOURCES__BILLING__CONVERT_WORKER": "on"}
+        with patched_env(env):
+            run_system("billing", resources=SUBSETS["billing"], retry=QUICK_RETRY)
+    assert snapshot(home, "billing") == snapshot(reference, "billing")
+
+
 def test_faults_leave_raw_tables_equal(
     reference: Path, small_sandbox_home: Path, tmp_path: Path
 ) -> None:
@@ -112,13 +123,15 @@ def _ingest_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.parametrize("worker", ["auto", "on"])
 def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(
-    reference: Path, small_sandbox_home: Path, tmp_path: Path
+    reference: Path, small_sandbox_home: Path, tmp_path: Path, worker: str
 ) -> None:
     home = _copy(small_sandbox_home, tmp_path)
     slow = FaultConfig(rate=0.5, kinds=("latency",), latency_ms=20)
     with served(home, faults={"billing": slow}) as sandbox:
-        env = env_for(home, sandbox.urls)
+        # `on`: pages are converted in a worker process (what big listings do)
+        env = {**env_for(home, sandbox.urls), "SOURCES__BILLING__CONVERT_WORKER": worker}
         kills = 0
         for delay in (1.5, 3.0):
             proc = _ingest_process(env)
