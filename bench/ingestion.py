@@ -133,15 +133,14 @@ def _fetch(url: str, out: Path | None = None) -> tuple[int, int, float]:
     inv_fh = (out / "invoices.ndjson").open("wb") if out else None
     line_fh = (out / "lines.ndjson").open("wb") if out else None
     started = time.perf_counter()
-    # The connector's own fetch: the same client calls and GC settings, nothing converted.
+    # The connector's client and GC settings; each page parsed once into Python objects
+    # (orjson), the cursor read from it; nothing converted or stored.
     try:
         with bulk_gc():
-            for page, _ in client.list_pages_raw("invoices"):
+            for page in client.list_pages("invoices"):
                 n_inv += len(page)
                 for invoice in page:
-                    lines = list((invoice.get("lines") or {}).get("data") or [])
-                    for more, _ in client.more_line_pages(invoice):
-                        lines.extend(more)
+                    lines = client.all_lines(invoice)
                     n_lines += len(lines)
                     if inv_fh and line_fh:
                         doc = {k: v for k, v in invoice.items() if k != "lines"}

@@ -50,14 +50,17 @@ def _fetch(client: StripeClient, table: str) -> tuple[ListBatch, list[dict[str, 
     bodies: list[bytes] = []
     child_pages: dict[str, list[bytes]] = {}
     records: list[dict[str, Any]] = []
-    for page, body in client.list_pages_raw(table, dict(LISTS[table])):
+    for refs, body in client.list_pages_raw(table, dict(LISTS[table])):
         bodies.append(body)
+        page = orjson.loads(body)["data"]
+        assert [r["id"] for r in refs] == [r["id"] for r in page]
         records.extend(page)
         if table == "invoices":
-            for invoice in page:
-                more = client.more_line_pages(invoice)
+            for ref, invoice in zip(refs, page, strict=True):
+                more = client.more_line_bodies(ref)
+                assert [orjson.loads(b)["data"] for b in more] == client.more_line_pages(invoice)
                 if more:
-                    child_pages[invoice["id"]] = [b for _, b in more]
+                    child_pages[invoice["id"]] = more
     return ListBatch(table, bodies, child_pages=child_pages), records
 
 
@@ -246,3 +249,35 @@ def test_event_borne_invoices_reread_lines_only_while_they_can_change() -> None:
     # no previous run to rely on
     assert _lines_may_have_changed(invoice(horizon - 1), None)
     assert _lines_may_have_changed({"id": "in_2"}, horizon)
+
+
+def test_the_paging_scan_reads_what_a_full_parse_reads() -> None:
+    from ingestion.http import SourceError
+    from ingestion.sources.billing.helpers import scan_page
+
+    page = {
+        "object": "list",
+        "data": [
+            {"id": "in_1", "created": 7, "x": [1, {"y": 2}], "lines": {"object": "list",
+             "data": [{"id": "il_1"}, {"id": "il_2"}], "has_more": True,
+             "url": "/v1/invoices/in_1/lines"}},
+            {"id": "ch_1", "created": 8, "metadata": {"a": "b"}},
+        ],
+        "has_more": True,
+    }  # fmt: skip
+    refs, more = scan_page(orjson.dumps(page), "GET /v1/x")
+    assert more is True
+    assert refs == [
+        {
+            "id": "in_1",
+            "created": 7,
+            "lines": {"has_more": True, "url": "/v1/invoices/in_1/lines", "data": [{"id": "il_2"}]},
+        },
+        {"id": "ch_1", "created": 8},
+    ]
+    # a record that is not an object: the page is parsed in full and the record kept in place
+    odd = orjson.dumps({"data": [{"id": "a", "created": 1}, "junk"], "has_more": False})
+    refs, more = scan_page(odd, "GET /v1/x")
+    assert (refs, more) == ([{"id": "a", "created": 1}, {}], False)
+    with pytest.raises(SourceError, match=r"GET /v1/x failed: the response is not JSON"):
+        scan_page(b"<html>oops</html>", "GET /v1/x")

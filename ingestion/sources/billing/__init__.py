@@ -229,7 +229,7 @@ def _pages_resource(
                 item = next(pages, None)
                 if item is None:
                     break
-                page, body = item
+                page, body = item  # page: each record's paging fields only (a scan)
                 if seen:
                     page = [o for o in page if not _seen(o, cursor, seen)]
                 for obj in page:
@@ -244,9 +244,9 @@ def _pages_resource(
                 count += len(page)
                 if child:
                     for parent in page:
-                        more = client.more_line_pages(parent) if parent.get("id") else []
+                        more = client.more_line_bodies(parent) if parent.get("id") else []
                         if more:
-                            child_pages[parent["id"]] = [b for _, b in more]
+                            child_pages[parent["id"]] = more
                 if count < BATCH_ROWS:
                     continue
                 # a big listing: convert in the worker while fetching on
