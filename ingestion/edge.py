@@ -436,8 +436,17 @@ class Batcher:
         # Dropped fields (big embedded lists) leave the records only while Arrow reads them.
         saved = [{k: r.pop(k) for k in drop if k in r} for r in records] if drop else []
         try:
-            table = pa.Table.from_pylist(records)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+            # `pa.array` types each field from every record; `Table.from_pylist` would take the
+            # columns from the first record alone and silently lose fields only later ones have.
+            table = pa.Table.from_struct_array(pa.array(records))
+        except (
+            pa.ArrowInvalid,
+            pa.ArrowTypeError,
+            pa.ArrowNotImplementedError,
+            TypeError,
+            ValueError,
+            OverflowError,
+        ):
             return None
         finally:
             for record, fields_ in zip(records, saved, strict=False):
@@ -480,7 +489,10 @@ class Batcher:
                 if name in spec.known and spec.known[name].parse not in _NATIVE_PARSERS:
                     return self._refuse(name, "is parsed from a vendor string")
                 if seen == "json":
-                    column = _list_json(column, records, name)
+                    as_text = _list_json(column, records, name)
+                    if as_text is None:
+                        return self._refuse(name, "its records do not line up with the table")
+                    column = as_text
                 target = ARROW_TYPES[seen]
                 if have is None:
                     new_kinds[name] = seen
@@ -488,12 +500,13 @@ class Batcher:
                 return self._refuse(name, "a key with nulls")
             arrays.append(column)
             fields.append(pa.field(name, target, nullable=name not in spec.key))
+        present = {f.name for f in fields}
+        if any(k not in present for k in spec.key):
+            return self._refuse(",".join(spec.key), "a key missing")
         for name in spec.known:
-            if name not in drop and name not in {f.name for f in fields}:
+            if name not in drop and name not in present:
                 arrays.append(pa.nulls(n_rows, ARROW_TYPES[kinds[name]]))
                 fields.append(pa.field(name, ARROW_TYPES[kinds[name]]))
-        if any(k not in {f.name for f in fields} for k in spec.key):
-            return self._refuse(",".join(spec.key), "a key missing")
         kinds.update(new_kinds)
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
@@ -615,10 +628,10 @@ _NATIVE_PARSERS: frozenset[Parser] = frozenset({as_text, as_bigint, as_minor_uni
 def list_page_table(body: bytes, data_key: str = "data") -> pa.Table | None:
     """The records of one list page (`{"data": [...], ...}`) as Arrow's JSON reader infers them.
 
-    Nested objects come back as structs and lists as lists, as `pa.Table.from_pylist` would give
-    them, but without building a Python object per value. None when Arrow cannot read the page
-    (a value whose type changes between records, an integer past 64 bits, ...): the caller then
-    parses it in Python and the row-by-row path decides.
+    Nested objects come back as structs and lists as lists, as `pa.array` over the parsed
+    records would give them, but without building a Python object per value. None when Arrow
+    cannot read the page (a value whose type changes between records, an integer past 64 bits,
+    ...): the caller then parses it in Python and the row-by-row path decides.
     """
     try:
         page = pj.read_json(
@@ -654,12 +667,19 @@ class _Lazy:
         return self._records
 
 
-def _list_json(column: pa.ChunkedArray, records: _Lazy, name: str) -> pa.Array:
-    """A list column as JSON text; lists that are all empty (most of Stripe's) without Python."""
+def _list_json(column: pa.ChunkedArray, records: _Lazy, name: str) -> pa.Array | None:
+    """A list column as JSON text; lists that are all empty (most of Stripe's) without Python.
+
+    Other lists are written from the Python records (Arrow's structs would not keep their key
+    order or absent keys); None when those records are not one per row of the column.
+    """
     lengths = pc.list_value_length(column)
     if not pc.max(lengths).as_py():
         return pc.if_else(pc.is_null(lengths), pa.scalar(None, pa.string()), "[]")
-    return pa.array(_json_at(records(), name), type=pa.string())
+    rows = records()
+    if len(rows) != len(column):
+        return None
+    return pa.array(_json_at(rows, name), type=pa.string())
 
 
 def _json_at(records: list[dict[str, Any]], name: str) -> list[str | None]:

@@ -281,3 +281,29 @@ def test_the_paging_scan_reads_what_a_full_parse_reads() -> None:
     assert (refs, more) == ([{"id": "a", "created": 1}, {}], False)
     with pytest.raises(SourceError, match=r"GET /v1/x failed: the response is not JSON"):
         scan_page(b"<html>oops</html>", "GET /v1/x")
+
+
+def test_children_of_a_parent_without_id_do_not_misalign_the_batch() -> None:
+    lines = [{"id": "il_1", "amount": 1, "discount_amounts": [{"amount": 1, "discount": "d"}]}]
+    bodies = [
+        _page(
+            {"created": 1, "lines": {"data": [{"id": "il_0", "amount": 5}]}},
+            {"id": "in_2", "created": 2, "lines": {"data": lines}},
+        )
+    ]
+    results = {r.table: r for r in PageConverter().convert(ListBatch("invoices", bodies))}
+    assert results["invoices"].quarantine is not None
+    assert results["invoices"].quarantine.column("reason").to_pylist() == [
+        "missing primary key field id"
+    ]
+    landed = results["invoice_lines"].data
+    assert landed is not None
+    assert landed.to_pylist() == [
+        {
+            "id": "il_1",
+            "amount": 1,
+            "discount_amounts": '[{"amount":1,"discount":"d"}]',
+            "invoice": "in_2",
+            "quantity": None,
+        }
+    ]

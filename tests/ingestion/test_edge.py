@@ -88,3 +88,22 @@ def test_batcher_flattens_types_and_quarantines() -> None:
     _, again = Batcher("test", spec).convert([{"id": "b", "amount": "5x"}])
     assert again is not None
     assert again.column("quarantine_id")[0] == quarantine.column("quarantine_id")[0]
+
+
+def test_fields_only_later_records_have_are_kept_and_a_first_record_without_key_is_refused() -> (
+    None
+):
+    from ingestion.edge import Batcher, TableSpec, f
+
+    spec = TableSpec("things", ("id",), {"id": f("text")})
+    # `new` appears only after the first record: it must land, not vanish with the fast path
+    table, quarantine = Batcher("billing", spec).convert(
+        [{"id": "a", "n": 1}, {"id": "b", "n": 2, "new": "x"}]
+    )
+    assert quarantine is None and table is not None
+    assert table.to_pylist() == [{"id": "a", "n": 1, "new": None}, {"id": "b", "n": 2, "new": "x"}]
+    # the first record lacks the key: it alone is quarantined, the others keep their ids
+    table, quarantine = Batcher("billing", spec).convert([{"n": 1}, {"id": "b", "n": 2}])
+    assert table is not None and quarantine is not None
+    assert table.column("id").to_pylist() == ["b"]
+    assert quarantine.column("reason").to_pylist() == ["missing primary key field id"]

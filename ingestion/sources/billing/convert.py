@@ -214,6 +214,10 @@ class PageConverter:
             return None
         if not raw.num_rows:
             return pa.table({})
+        if "id" not in raw.column_names or not pa.types.is_string(raw.schema.field("id").type):
+            return None
+        # as `child_records` does: only parents with an id have children landed
+        raw = raw.filter(pc.fill_null(pc.not_equal(raw.column("id"), ""), False))
         embedded = _embedded_children(raw, "lines", parent_field)
         if embedded is None:
             return None
