@@ -217,7 +217,10 @@ class PageConverter:
         if "id" not in raw.column_names or not pa.types.is_string(raw.schema.field("id").type):
             return None
         # as `child_records` does: only parents with an id have children landed
-        raw = raw.filter(pc.fill_null(pc.not_equal(raw.column("id"), ""), False))
+        named = pc.fill_null(pc.not_equal(raw.column("id"), ""), False)
+        if not pc.all(named).as_py():
+            keep = [c for c in ("id", "lines") if c in raw.column_names]
+            raw = raw.select(keep).filter(named)
         embedded = _embedded_children(raw, "lines", parent_field)
         if embedded is None:
             return None
