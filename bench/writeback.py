@@ -10,6 +10,13 @@ throttled to the same rate, as production would be configured.
 The corrections are the auto-applicable updates among the sandbox's injected discrepancies
 (customer names, invoices paid but left open, amounts in open periods), built from the ground
 truth the way the dbt model builds them from `recon_exceptions`.
+
+Before the apply, the plan itself is measured on those updates plus a create for every record
+missing in the ERP (invoices, payments, customers): ERP requests and seconds with the creates'
+existence read in batched SuiteQL queries (`batch_reads`, the default) and with one GET per
+create, alternated twice in the same run (best of each), with a check that both plans hold the
+same items. The plan runs unthrottled against the sandbox; what it would take at the policy's
+governance rate is its requests divided by that rate (the rate, not the sandbox, bounds it).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from reverse_etl.client import RecordClient, RetryPolicy
 from reverse_etl.corrections import Correction
 from reverse_etl.ledger import Ledger
 from reverse_etl.plan import APPLY, Planner
-from reverse_etl.policy import load_policy
+from reverse_etl.policy import Policy, load_policy
 from sandbox.schema import SandboxPaths
 
 disable_telemetry()
@@ -133,6 +140,81 @@ def corrections_from_truth(root: Path) -> list[Correction]:
     return out
 
 
+def _day(epoch: Any) -> str | None:
+    if not isinstance(epoch, int):
+        return None
+    return time.strftime("%Y-%m-%d", time.gmtime(epoch))
+
+
+def creates_from_truth(root: Path) -> list[Correction]:
+    """Create corrections for the records the sandbox left out of the ERP (the plan's
+    existence reads; the bodies carry what the plan looks at, not a whole record)."""
+    billing = sqlite3.connect(root / "billing.sqlite")
+
+    def doc(table: str, key: str) -> dict[str, Any]:
+        row = billing.execute(f"select doc from {table} where id = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    out: list[Correction] = []
+    for line in (root / "ground_truth.jsonl").read_text().splitlines():
+        t = json.loads(line)
+        etype = t["exception_type"]
+        base: dict[str, Any] = {
+            "correction_id": f"corr-{t['id']}",
+            "exception_id": t["id"],
+            "exception_type": etype,
+            "action": "create",
+        }
+        if etype == "invoice_missing_in_erp":
+            inv = doc("invoices", t["billing_id"])
+            day = _day((inv.get("status_transitions") or {}).get("finalized_at"))
+            payload = {"otherRefNum": t["billing_id"], **({"tranDate": day} if day else {})}
+            out.append(Correction(**base, record_type="invoice", external_id=t["billing_id"],
+                                  payload=payload))  # fmt: skip
+        elif etype == "payment_missing_in_erp":
+            day = _day(doc("charges", t["billing_id"]).get("created"))
+            payload = {"otherRefNum": t["billing_id"], **({"tranDate": day} if day else {})}
+            out.append(Correction(**base, record_type="customerpayment",
+                                  external_id=t["billing_id"], payload=payload))  # fmt: skip
+        elif etype == "customer_missing_in_erp":
+            out.append(Correction(**base, record_type="customer", external_id=t["crm_id"],
+                                  payload={"companyName": f"Customer {t['crm_id']}"}))  # fmt: skip
+    billing.close()
+    return out
+
+
+def bench_plan_reads(
+    url: str, policy: Policy, corrections: list[Correction], governed_rps: float
+) -> dict[str, Any]:
+    """Plan the same corrections with batched existence reads and with one GET per create,
+    alternated twice (best of each): requests, seconds, and the seconds at `governed_rps`."""
+    retry = RetryPolicy(policy.max_attempts, policy.backoff_seconds, 2.0)
+    best: dict[bool, tuple[float, int]] = {}
+    plans: dict[bool, list[dict[str, Any]]] = {}
+    for batch in (False, True, False, True):
+        with RecordClient(url, SANDBOX_DEFAULT_TOKENS["erp"], 10_000.0, retry) as client:
+            started = time.perf_counter()
+            items = Planner(client, policy, batch_reads=batch).plan(corrections)
+            seconds = time.perf_counter() - started
+            requests = client.requests_sent
+        plans[batch] = [i.as_dict() for i in items]
+        if batch not in best or seconds < best[batch][0]:
+            best[batch] = (seconds, requests)
+    figures: dict[str, Any] = {
+        "corrections": len(corrections),
+        "creates": sum(1 for c in corrections if c.action == "create"),
+        "same_items": plans[True] == plans[False],
+        "governed_rps": governed_rps,
+    }
+    for batch, name in ((False, "per_record"), (True, "batched")):
+        seconds, requests = best[batch]
+        figures[f"{name}_requests"] = requests
+        figures[f"{name}_seconds"] = round(seconds, 2)
+        figures[f"{name}_governed_seconds"] = round(requests / governed_rps, 1)
+    figures["requests_ratio"] = round(best[True][1] / best[False][1], 3)
+    return figures
+
+
 def _sandbox_copy(home: Path, work: Path) -> Path:
     """A private copy of the `medium` sandbox under `home` (generated there if absent)."""
     source = SandboxPaths.under(home)
@@ -168,8 +250,10 @@ def bench_writeback(
     with tempfile.TemporaryDirectory(prefix="closeloop-bench-wb-") as tmp:
         work = _sandbox_copy(home, Path(tmp))
         corrections = corrections_from_truth(work / "sandbox")
+        creates = creates_from_truth(work / "sandbox")
+        governed = load_policy()
         policy = dataclasses.replace(
-            load_policy(),
+            governed,
             requests_per_second=rps_limit * headroom,
             max_rows_per_run=max_corrections,
         )
@@ -180,6 +264,9 @@ def bench_writeback(
             items = Planner(fast, policy).plan(corrections)
             plan_seconds = time.perf_counter() - started
             fast.close()
+            plan_reads = bench_plan_reads(
+                url, policy, corrections + creates, governed.requests_per_second
+            )
             ready = [i for i in items if i.decision == APPLY][:max_corrections]
             with Ledger(Path(tmp) / "warehouse.duckdb") as ledger:
                 ledger.store_plan(ready, "bench")
@@ -203,6 +290,7 @@ def bench_writeback(
             "client_rps": policy.requests_per_second,
             "ratio_to_limit": round(rate / rps_limit, 3),
             "failed": result.failed + result.rejected,
+            "plan_reads": plan_reads,
         }
 
 
@@ -218,6 +306,14 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"write-back: {figures['corrections_per_s']} corrections/s with the ERP limited to "
         f"{figures['erp_rps_limit']:g} requests/s: ratio {figures['ratio_to_limit']}"
+    )
+    reads = figures["plan_reads"]
+    print(
+        f"plan of {reads['corrections']} corrections ({reads['creates']} creates): "
+        f"{reads['batched_requests']} ERP requests batched vs {reads['per_record_requests']} "
+        f"per record (ratio {reads['requests_ratio']}), {reads['batched_governed_seconds']} s vs "
+        f"{reads['per_record_governed_seconds']} s at {reads['governed_rps']:g} requests/s; "
+        f"same items: {reads['same_items']}"
     )
 
 

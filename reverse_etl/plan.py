@@ -13,11 +13,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from reverse_etl.client import RECORD_PREFIX, ErpResponse, RecordClient, dumps
+from reverse_etl.client import RECORD_PREFIX, ErpError, ErpResponse, RecordClient, dumps
 from reverse_etl.corrections import Correction
 from reverse_etl.policy import Policy
 
@@ -64,6 +65,22 @@ FIELD_ALIASES: dict[str, dict[str, str]] = {
     },
     "creditmemo": {"memo": "memo", "otherrefnum": "otherRefNum", "externalid": "externalId"},
 }
+#: SuiteQL `transaction.type` of each transaction record type (the record API's `eid:` lookup
+#: matches the external id within one type: an invoice and a payment may share one).
+TRANSACTION_TYPES = {"invoice": "CustInvc", "customerpayment": "CustPymt", "creditmemo": "CustCred"}
+#: External ids named in one existence query. NetSuite reads up to 1,000 rows a page; the
+#: sandbox compiles `IN (...)` to a chain of ORs and SQLite refuses expression trees deeper
+#: than 1,000, so well under both.
+EXISTS_CHUNK = 400
+#: Most characters of quoted ids in one existence query (a bounded query text).
+EXISTS_CHUNK_CHARS = 60_000
+#: Longest external id looked up in a batch (the sandbox's `externalId` holds at most 300
+#: characters); a longer one keeps its per-record GET.
+MAX_BATCHED_ID = 300
+#: Characters an `eid:` record path cannot carry as they are (`/`, `?`, `#` cut the path,
+#: `%` is read as an escape), so the per-record GET of such an id asks about another id. An
+#: id holding one keeps that GET, so the plan's answer stays the one it always was.
+_UNBATCHABLE = frozenset("/?#%")
 
 
 @dataclass
@@ -245,13 +262,64 @@ class PlanContext:
         return next((pid for pid, p in self.periods.items() if p.month == month), None)
 
 
-class Planner:
-    """Turns corrections into plan items against the live ERP (one GET per correction)."""
+def batchable_external_id(external_id: str) -> bool:
+    """Whether an external id can be looked up in a batched SuiteQL query with exactly the
+    answer the record API's `eid:` GET gives (printable, no path-breaking character)."""
+    return (
+        0 < len(external_id) <= MAX_BATCHED_ID
+        and external_id.isprintable()
+        and not _UNBATCHABLE.intersection(external_id)
+    )
 
-    def __init__(self, client: RecordClient, policy: Policy, context: PlanContext | None = None):
+
+def sql_string(value: str) -> str:
+    """A SuiteQL string literal: single quotes doubled (the only escape Oracle SQL has)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def id_chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    """Ids in chunks of at most `EXISTS_CHUNK` ids and about `EXISTS_CHUNK_CHARS` characters."""
+    chunk: list[str] = []
+    size = 0
+    for ext in ids:
+        if chunk and (len(chunk) >= EXISTS_CHUNK or size + len(ext) > EXISTS_CHUNK_CHARS):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(ext)
+        size += len(ext) + 4
+    if chunk:
+        yield chunk
+
+
+def _id_order(rid: str) -> tuple[int, int, str]:
+    return (0, int(rid), "") if rid.isdigit() else (1, 0, rid)
+
+
+class Planner:
+    """Turns corrections into plan items against the live ERP.
+
+    Updates, deletes and transforms read their record with one GET each (they need the whole
+    record and its version). Whether a create's external id already exists is asked up front,
+    one SuiteQL query per `EXISTS_CHUNK` external ids (`batch_reads`), which NetSuite's
+    governance counts as one request per page; `batch_reads=False` asks with one GET each.
+    Either way the plan's items are the same.
+    """
+
+    def __init__(
+        self,
+        client: RecordClient,
+        policy: Policy,
+        context: PlanContext | None = None,
+        *,
+        batch_reads: bool = True,
+    ):
         self.client = client
         self.policy = policy
+        self.batch_reads = batch_reads
         self.ctx = context or PlanContext.load(client)
+        #: (record type, external id) -> internal id, or None when absent; what is not in it
+        #: is asked with a GET.
+        self._known: dict[tuple[str, str], str | None] = {}
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -311,10 +379,86 @@ class Planner:
 
     def plan(self, corrections: list[Correction]) -> list[PlanItem]:
         """Plan every correction (adjusting-document proposals follow their parent)."""
-        items: list[PlanItem] = []
+        self._known = {}
+        try:
+            if self.batch_reads:
+                self.prefetch(corrections)
+            items: list[PlanItem] = []
+            for c in corrections:
+                items.extend(self.plan_one(c))
+            return items
+        finally:
+            self._known = {}
+
+    # -- batched reads ----------------------------------------------------------------------
+
+    def prefetch(self, corrections: list[Correction]) -> None:
+        """Learn which of the external ids the plan will look up exist, in batches.
+
+        Asked for: every create's external id, and the adjusting document's external id of an
+        amount update (used if its period turns out closed). A failed query (ErpError) stops
+        the batching with a warning; the ids it did not answer are read one GET each.
+        """
+        customers: set[str] = set()
+        transactions: set[str] = set()
         for c in corrections:
-            items.extend(self.plan_one(c))
-        return items
+            for record_type, ext in _looked_up_by_external_id(c):
+                if not batchable_external_id(ext):
+                    continue
+                (customers if record_type == "customer" else transactions).add(ext)
+        try:
+            for chunk in id_chunks(sorted(customers)):
+                found = self._existing("customer", chunk)
+                for ext in chunk:
+                    self._known[("customer", ext)] = found.get(("customer", ext))
+            for chunk in id_chunks(sorted(transactions)):
+                found = self._existing("transaction", chunk)
+                for ext in chunk:
+                    for record_type in TRANSACTION_TYPES:
+                        self._known[(record_type, ext)] = found.get((record_type, ext))
+        except ErpError as exc:
+            log.warning(
+                "batched existence query failed (%s): reading the remaining records one "
+                "request each",
+                exc,
+            )
+
+    def _existing(self, table: str, ext_ids: list[str]) -> dict[tuple[str, str], str]:
+        """(record type, external id) -> lowest internal id, for the ids the ERP holds (the
+        record API's `eid:` lookup resolves to the lowest id too)."""
+        names = ", ".join(sql_string(e) for e in ext_ids)
+        if table == "customer":
+            query = f"SELECT id, externalid FROM customer WHERE externalid IN ({names})"
+        else:
+            types = ", ".join(sql_string(t) for t in TRANSACTION_TYPES.values())
+            query = (
+                f"SELECT id, externalid, type FROM transaction "
+                f"WHERE type IN ({types}) AND externalid IN ({names})"
+            )
+        record_type_of = {v: k for k, v in TRANSACTION_TYPES.items()}
+        found: dict[tuple[str, str], str] = {}
+        for row in self.client.suiteql(query):
+            ext, rid = row.get("externalid"), row.get("id")
+            kind = str(row.get("type"))
+            record_type = "customer" if table == "customer" else record_type_of.get(kind)
+            if ext is None or rid is None or record_type is None:
+                continue
+            key = (record_type, str(ext))
+            if key not in found or _id_order(str(rid)) < _id_order(found[key]):
+                found[key] = str(rid)
+        return found
+
+    def _lookup(self, record_type: str, ref: str) -> tuple[bool, Any]:
+        """(exists, internal id) of `eid:<externalId>` or an id: the batched answer when there
+        is one, else one GET (the id is the record body's `id`, "?" without a body)."""
+        if ref.startswith("eid:"):
+            known = self._known.get((record_type, ref[4:]), _UNKNOWN)
+            if known is not _UNKNOWN:
+                return known is not None, known
+        existing = self.client.get(record_type, ref)
+        if existing is None:
+            return False, None
+        return True, existing.body.get("id") if isinstance(existing.body, dict) else "?"
 
     def plan_one(self, c: Correction) -> list[PlanItem]:
         """Plan one correction: one item, plus an adjusting document when one is proposed."""
@@ -364,9 +508,8 @@ class Planner:
         if forbidden:
             return [self._item(c, REFUSED, forbidden)]
         ref = f"eid:{c.external_id}"
-        existing = self.client.get(c.record_type, ref)
-        if existing is not None:
-            rid = existing.body.get("id") if isinstance(existing.body, dict) else "?"
+        exists, rid = self._lookup(c.record_type, ref)
+        if exists:
             return [self._item(c, SKIP, f"already in the ERP ({c.record_type} {rid})")]
         checks = [Check("exists", c.record_type, ref)]
         path = f"{RECORD_PREFIX}/{c.record_type}/{ref}"
@@ -568,7 +711,7 @@ class Planner:
         if forbidden:
             proposal.decision, proposal.reason = REFUSED, forbidden
             return [proposal]
-        if self.client.get(doc_type, ref) is not None:
+        if self._lookup(doc_type, ref)[0]:
             proposal.decision, proposal.reason = SKIP, f"adjusting {doc_type} {ref} already exists"
             return [proposal]
         self._request(proposal, "PUT", f"{RECORD_PREFIX}/{doc_type}/{ref}", body, None)
@@ -652,6 +795,24 @@ class Planner:
             return [item]
         self._request(item, "POST", path, body, version_of(live))
         return [item if parent is not None else self._gate(c, item)]
+
+
+#: Not looked up in a batch (the GET decides).
+_UNKNOWN: Any = object()
+
+
+def _looked_up_by_external_id(c: Correction) -> list[tuple[str, str]]:
+    """(record type, external id) the plan of `c` may ask about by `eid:`: a create's own,
+    and the adjusting document of an amount update (asked only if its period is closed)."""
+    if c.action == "create" and c.external_id and c.record_type in FIELD_ALIASES:
+        return [(c.record_type, c.external_id)]
+    if c.action == "update" and c.record_type in ("invoice", "customerpayment"):
+        name = FIELD_ALIASES[c.record_type].get((c.field or "").lower())
+        if name in ("item", "payment"):
+            ext = "adj-" + hashlib.sha256(c.correction_id.encode()).hexdigest()[:20]
+            doc_types = ("creditmemo", "invoice") if name == "item" else ("customerpayment",)
+            return [(t, ext) for t in doc_types]
+    return []
 
 
 _LINE_KEYS = ("item", "quantity", "rate", "amount", "description", "custcol_cl_service_start",

@@ -35,7 +35,8 @@ def run_plan(
     """Plan the corrections (from `erp_corrections` unless given) and store the plan.
 
     Returns:
-        (run id, plan items, counts by decision plus `kept`).
+        (run id, plan items, counts by decision plus `kept` and `erp_requests`: the requests
+        the plan sent to the ERP, retries included).
     """
     with Ledger(settings.duckdb_path) as ledger, make_client(settings, policy) as client:
         if corrections is None:
@@ -50,6 +51,7 @@ def run_plan(
         items = Planner(client, policy).plan(todo)
         counts = ledger.store_plan(items, run_id)
         counts["kept"] = counts.get("kept", 0) + len(corrections) - len(todo)
+        counts["erp_requests"] = client.requests_sent
         ledger.finish_run(run_id, "done", counts)
         return run_id, items, counts
 
