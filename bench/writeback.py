@@ -278,7 +278,7 @@ def bench_writeback(
                 client.close()
         applied = result.applied + result.already_landed
         rate = applied / result.seconds if result.seconds else 0.0
-        return {
+        figures = {
             "scale": SCALE,
             "corrections_planned": len(items),
             "plan_seconds": round(plan_seconds, 2),
@@ -292,17 +292,12 @@ def bench_writeback(
             "failed": result.failed + result.rejected,
             "plan_reads": plan_reads,
         }
+    _report(figures)
+    return figures
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`python -m bench.writeback [HOME]`: run the benchmark and print its figures."""
-    args = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for noisy in ("httpx", "httpcore"):  # one line per request would drown the figures
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    home = Path(args[0]) if args else Path(os.environ.get("CLOSELOOP_HOME", ".closeloop"))
-    figures = bench_writeback(home.resolve())
-    print(json.dumps(figures, indent=2))
+def _report(figures: dict[str, Any]) -> None:
+    """Print the figures (`make bench` and `python -m bench.writeback` alike)."""
     print(
         f"write-back: {figures['corrections_per_s']} corrections/s with the ERP limited to "
         f"{figures['erp_rps_limit']:g} requests/s: ratio {figures['ratio_to_limit']}"
@@ -315,6 +310,17 @@ def main(argv: list[str] | None = None) -> None:
         f"{reads['per_record_governed_seconds']} s at {reads['governed_rps']:g} requests/s; "
         f"same items: {reads['same_items']}"
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.writeback [HOME]`: run the benchmark and print its figures."""
+    args = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("httpx", "httpcore"):  # one line per request would drown the figures
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    home = Path(args[0]) if args else Path(os.environ.get("CLOSELOOP_HOME", ".closeloop"))
+    figures = bench_writeback(home.resolve())
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
