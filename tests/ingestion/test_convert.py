@@ -307,3 +307,18 @@ def test_children_of_a_parent_without_id_do_not_misalign_the_batch() -> None:
             "quantity": None,
         }
     ]
+
+
+def test_a_worker_that_dies_ends_the_run_with_a_clear_error() -> None:
+    pool = ConvertPool(str)
+    try:
+        batch = ListBatch("charges", [_page({"id": "ch_1", "created": 1, "amount": 5})])
+        assert [*pool.submit(batch), *pool.drain()]
+        assert pool._proc is not None
+        pool._proc.kill()
+        pool._proc.wait()
+        with pytest.raises(ConvertWorkerError, match="CONVERT_WORKER=off converts in-process"):
+            list(pool.submit(batch))
+            list(pool.drain())
+    finally:
+        pool.close()

@@ -351,14 +351,22 @@ class ConvertPool:
         return self._proc is not None
 
     def _start(self) -> subprocess.Popen[bytes]:
+        # The worker imports exactly what this process imports: its module search path.
+        path = [p for p in sys.path if p and os.path.isdir(p)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
         proc = subprocess.Popen(
             [sys.executable, "-c", _WORKER_CODE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            env=env,
         )
+        self._proc = proc
         assert proc.stdin is not None and proc.stdout is not None
         stdin, stdout = proc.stdin, proc.stdout
-        _write_frame(stdin, self.normalize)
+        try:
+            _write_frame(stdin, self.normalize)
+        except OSError:
+            raise self._died() from None
 
         # Two threads move the frames, so the source's thread never waits on a pipe: one
         # writes batches as the worker takes them, one reads results as the worker makes them.
@@ -411,7 +419,10 @@ class ConvertPool:
 
     def _died(self) -> ConvertWorkerError:
         code = self._proc.wait(timeout=30) if self._proc is not None else None
-        return ConvertWorkerError(f"the billing conversion worker exited (code {code})")
+        return ConvertWorkerError(
+            f"the billing conversion worker exited (code {code}; its error, if any, is on "
+            "stderr above); SOURCES__BILLING__CONVERT_WORKER=off converts in-process instead"
+        )
 
     def close(self) -> None:
         """Stop the worker: batches not yet sent are dropped, and it exits when its stdin
