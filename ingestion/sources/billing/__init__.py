@@ -119,6 +119,41 @@ def _seen(obj: dict[str, Any], cursor: int | None, seen: set[str]) -> bool:
     return obj.get("created") == cursor and obj.get("id") in seen
 
 
+class _Listing:
+    """The cursor of one listing: what to ask for, what was already landed, the newest seen."""
+
+    def __init__(self, table: str, sync: _Sync) -> None:
+        sync.start()
+        self.table = table
+        self.sync = sync
+        self.cursor, self.seen = sync.cursor(table)
+        self.params: dict[str, Any] = dict(LISTS[table])
+        if self.cursor is not None:
+            # gte, not gt: an object created in the cursor's second after the last run
+            # listed it must not be missed; the ids already seen in it are skipped.
+            self.params["created[gte]"] = self.cursor
+        self.newest: int | None = None
+        self.newest_ids: set[str] = set()
+
+    def take(self, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The page without what was landed already; its newest `created` is remembered."""
+        if self.seen:
+            page = [o for o in page if not _seen(o, self.cursor, self.seen)]
+        for obj in page:
+            created = obj.get("created")
+            if not isinstance(created, int):
+                continue
+            if self.newest is None or created > self.newest:
+                self.newest, self.newest_ids = created, {str(obj.get("id", ""))}
+            elif created == self.newest:
+                self.newest_ids.add(str(obj.get("id", "")))
+        return page
+
+    def finish(self) -> None:
+        """The next run lists from this run's newest `created` on."""
+        self.sync.set_cursor(self.table, self.newest, self.newest_ids)
+
+
 def _attach(children: list[dict[str, Any]], key: str, parent_id: str) -> list[dict[str, Any]]:
     for child in children:
         if not child.get(key):
@@ -200,28 +235,20 @@ def _pages_resource(
     hints = {table: None, **({child: table_hints(child, first)} if child else {})}
     timer = Timer(stats.table(SYSTEM, table) if stats else None)
     with timer:
-        sync.start()
-        cursor, seen = sync.cursor(table)
-        params: dict[str, Any] = dict(LISTS[table])
-        if cursor is not None:
-            # gte, not gt: an object created in the cursor's second after the last run
-            # listed it must not be missed; the ids already seen in it are skipped.
-            params["created[gte]"] = cursor
+        listing = _Listing(table, sync)
         # Types landed by earlier runs, so the converter catches a type change across runs.
         seeds = {t: Batcher(SYSTEM, SPECS[t]) for t in hints}
         stored = {t: b.stored() for t, b in seeds.items()}
         normalize = seeds[table].normalize
         local = PageConverter(normalize)
         pool = ConvertPool(normalize) if worker != "off" else None
-        newest: int | None = None
-        newest_ids: set[str] = set()
-        pages = client.list_pages_raw(table, params)
+        pages = client.list_pages_raw(table, listing.params)
         bodies: list[bytes] = []
         child_pages: dict[str, list[bytes]] = {}
         count = 0
 
     def batch() -> ListBatch:
-        return ListBatch(table, bodies, frozenset(seen), child_pages, stored)
+        return ListBatch(table, bodies, frozenset(listing.seen), child_pages, stored)
 
     try:
         while True:
@@ -229,17 +256,8 @@ def _pages_resource(
                 item = next(pages, None)
                 if item is None:
                     break
-                page, body = item  # page: each record's paging fields only (a scan)
-                if seen:
-                    page = [o for o in page if not _seen(o, cursor, seen)]
-                for obj in page:
-                    created = obj.get("created")
-                    if not isinstance(created, int):
-                        continue
-                    if newest is None or created > newest:
-                        newest, newest_ids = created, {str(obj.get("id", ""))}
-                    elif created == newest:
-                        newest_ids.add(str(obj.get("id", "")))
+                refs, body = item  # each record's paging fields only (a scan)
+                page = listing.take(refs)
                 bodies.append(body)
                 count += len(page)
                 if child:
@@ -270,7 +288,7 @@ def _pages_resource(
     finally:
         if pool is not None:
             pool.close()
-    sync.set_cursor(table, newest, newest_ids)
+    listing.finish()
 
 
 def _list_resource(
@@ -289,33 +307,15 @@ def _list_resource(
         children = _Children(client, stats, first)
         timer = Timer(stats.table(SYSTEM, table) if stats else None)
         with timer:
-            sync.start()
-            cursor, seen = sync.cursor(table)
-            params: dict[str, Any] = dict(LISTS[table])
-            if cursor is not None:
-                # gte, not gt: an object created in the cursor's second after the last run
-                # listed it must not be missed; the ids already seen in it are skipped.
-                params["created[gte]"] = cursor
-            newest: int | None = None
-            newest_ids: set[str] = set()
-            pages = client.list_pages(table, params)
+            listing = _Listing(table, sync)
+            pages = client.list_pages(table, listing.params)
             buffer: list[dict[str, Any]] = []
         while True:
             with timer:
                 page = next(pages, None)
                 if page is None:
                     break
-                if seen:
-                    page = [o for o in page if not _seen(o, cursor, seen)]
-                for obj in page:
-                    created = obj.get("created")
-                    if not isinstance(created, int):
-                        continue
-                    if newest is None or created > newest:
-                        newest, newest_ids = created, {str(obj.get("id", ""))}
-                    elif created == newest:
-                        newest_ids.add(str(obj.get("id", "")))
-                buffer.extend(page)
+                buffer.extend(listing.take(page))
                 if len(buffer) < BATCH_ROWS:
                     continue
                 out = [*emit(*batcher.convert(buffer)), *children.of(table, buffer)]
@@ -324,7 +324,7 @@ def _list_resource(
         with timer:
             out = [*emit(*batcher.convert(buffer)), *children.of(table, buffer)] if buffer else []
         yield from out
-        sync.set_cursor(table, newest, newest_ids)
+        listing.finish()
 
     return dlt.resource(
         rows,
