@@ -107,3 +107,51 @@ def test_fields_only_later_records_have_are_kept_and_a_first_record_without_key_
     assert table is not None and quarantine is not None
     assert table.column("id").to_pylist() == ["b"]
     assert quarantine.column("reason").to_pylist() == ["missing primary key field id"]
+
+
+@pytest.mark.parametrize("fmt", ["M/D/YYYY", "D/M/YYYY", "DD.MM.YYYY", "YYYY-MM-DD", "DD-MON-YYYY"])
+def test_date_and_timestamp_parsers_accept_exactly_what_strptime_accepts(fmt: str) -> None:
+    import datetime as dt
+    import itertools
+    import re
+
+    from ingestion.edge import _DATE_TOKENS, account_date, ns_timestamp
+
+    pattern = re.sub(r"YYYY|MON|MM|M|DD|D", lambda m: _DATE_TOKENS[m.group()], fmt)
+
+    def reference(text: str) -> object:
+        try:
+            return dt.datetime.strptime(text.strip(), pattern).date()
+        except ValueError:
+            return ValueError
+
+    parse = account_date(fmt)
+    pieces = ["0", "1", "01", "9", "09", "12", "13", "29", "30", "31", "00", "2024", "2025", "99"]
+    seps = ["/", ".", "-", " "]
+    samples = [
+        f"{a}{s}{b}{s}{c}" for a, b, c in itertools.product(pieces, repeat=3) for s in seps
+    ] + [" 1/5/2025 ", "1/5/2025x", "1//2025", "", "٣/5/2025", "05-JAN-2025", "5-Jan-2025"]
+    for text in samples:
+        try:
+            got: object = parse(text)
+        except ValueError:
+            got = ValueError
+        assert got == reference(text), text
+
+    def ts_reference(text: str) -> object:
+        try:
+            return dt.datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)
+        except ValueError:
+            return ValueError
+
+    stamps = [
+        "2025-01-05 10:20:30", "2025-1-5 10:20:30", "2025-02-30 10:20:30", "2025-01-05 24:00:00",
+        "2025-01-05 23:59:60", "2025-01-05T10:20:30", " 2025-01-05 10:20:30 ", "2025-01-05",
+        "2025-01-05 10:20:3x", "2025-13-05 10:20:30", "0000-01-05 10:20:30",
+    ]  # fmt: skip
+    for text in stamps:
+        try:
+            got = ns_timestamp(text)
+        except ValueError:
+            got = ValueError
+        assert got == ts_reference(text), text
