@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import json
 import logging
 import re
 import time
@@ -112,23 +113,32 @@ def as_text(value: Any) -> str:
     raise ValueError(f"expected a string, got {type(value).__name__}")
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
+def _int64(number: int) -> int:
+    if number not in _INT64:
+        raise ValueError("outside the 64-bit integer range")
+    return number
+
+
 def as_bigint(value: Any) -> int:
-    """JSON integers, or NetSuite's integer strings."""
+    """JSON integers, or NetSuite's integer strings (within 64 bits)."""
     if isinstance(value, bool):
         raise ValueError("expected an integer, got a boolean")
     if isinstance(value, int):
-        return value
+        return _int64(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+        return _int64(int(value))
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        return _int64(int(value))
     raise ValueError("expected an integer")
 
 
 def as_minor_units(value: Any) -> int:
     """Stripe amounts: integers in minor units, nothing else."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return _int64(value)
     raise ValueError("expected an integer amount in minor units")
 
 
@@ -152,6 +162,8 @@ def as_decimal(value: Any) -> Decimal:
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -9:
         raise ValueError("more than 9 decimal places")
+    if number and number.adjusted() >= 29:  # decimal(38, 9) keeps 29 digits before the point
+        raise ValueError("more than 29 digits before the decimal point")
     return number
 
 
@@ -215,28 +227,45 @@ def _digit_pattern(fmt: str) -> re.Pattern[str] | None:
     return re.compile("".join(out))
 
 
-def account_date(fmt: str) -> Parser:
+class AccountDate:
+    """A parser of NetSuite dates in the account's date format (`M/D/YYYY`, `DD.MM.YYYY`, ...).
+
+    Attributes:
+        fmt: the account's date preference, in NetSuite's notation.
+        digits: the strict pattern of an all-digit format (groups `y`, `m`, `d`), or None (a
+            format with a month name): what the columnar path may parse without strptime.
+    """
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        # strptime's %m and %d accept one or two digits, so M/D and MM/DD share a pattern.
+        pattern: str = re.sub(r"YYYY|MON|MM|M|DD|D", lambda m: _DATE_TOKENS[m.group()], fmt.upper())
+        self._pattern = pattern
+        # The usual all-digit forms are read without strptime (a sixth of its cost); anything
+        # the strict pattern does not match is left to strptime, so what is accepted does not
+        # change.
+        self.digits = _digit_pattern(fmt)
+
+    def __call__(self, value: Any) -> dt.date:
+        if not isinstance(value, str):
+            raise ValueError("expected a date string")
+        text = value.strip()
+        match = self.digits.fullmatch(text) if self.digits is not None else None
+        if match is not None:
+            return dt.date(int(match["y"]), int(match["m"]), int(match["d"]))
+        return dt.datetime.strptime(text, self._pattern).date()
+
+    def __repr__(self) -> str:
+        return f"account_date({self.fmt!r})"
+
+
+def account_date(fmt: str) -> AccountDate:
     """A parser of NetSuite dates in the account's date format (`M/D/YYYY`, `DD.MM.YYYY`, ...).
 
     Args:
         fmt: the account's date preference, in NetSuite's notation.
     """
-    # strptime's %m and %d accept one or two digits, so M/D and MM/DD share a pattern.
-    pattern = re.sub(r"YYYY|MON|MM|M|DD|D", lambda m: _DATE_TOKENS[m.group()], fmt.upper())
-    # The usual all-digit forms are read without strptime (a sixth of its cost); anything the
-    # strict pattern does not match is left to strptime, so what is accepted does not change.
-    digits = _digit_pattern(fmt)
-
-    def parse(value: Any) -> dt.date:
-        if not isinstance(value, str):
-            raise ValueError("expected a date string")
-        text = value.strip()
-        match = digits.fullmatch(text) if digits is not None else None
-        if match is not None:
-            return dt.date(int(match["y"]), int(match["m"]), int(match["d"]))
-        return dt.datetime.strptime(text, pattern).date()
-
-    return parse
+    return AccountDate(fmt)
 
 
 _TS_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
@@ -450,14 +479,16 @@ class Batcher:
 
     def _needs_rows(self, first: Any) -> bool:
         """Whether the columnar path would refuse the batch for sure: its first record has a
-        value to parse from a vendor string (NetSuite's), which only the row path does."""
+        value only the row path parses (one the columnar path has no strict string form of)."""
         if type(first) is not dict:
             return False
-        return any(
-            first.get(name) is not None
-            for name, fld in self.spec.known.items()
-            if fld.parse not in _NATIVE_PARSERS
-        )
+        for name, fld in self.spec.known.items():
+            value = first.get(name)
+            if value is None or fld.parse in _NATIVE_PARSERS:
+                continue
+            if type(value) is not str or _string_parser(fld) is None:
+                return True
+        return False
 
     def convert_arrow(
         self, raw: pa.Table, records: Callable[[], list[dict[str, Any]]]
@@ -529,27 +560,40 @@ class Batcher:
                 column = pa.nulls(len(column), target)
             else:
                 seen = _ARROW_KINDS.get(str(arrow_type))
-                if seen is None and pa.types.is_list(arrow_type):
-                    seen = "json"
-                if have == "text" and seen == "json":
-                    have = "json"  # JSON text lands in a text column (the row path agrees)
-                if seen is None or (have is not None and have != seen):
-                    return self._refuse(name, f"arrives as {arrow_type}, landed as {have}")
-                if have is None and seen == "double":
-                    # the row path decides whether ints and floats mix
-                    return self._refuse(name, "a new number column")
-                if name in spec.known and spec.known[name].parse not in _NATIVE_PARSERS:
-                    return self._refuse(name, "is parsed from a vendor string")
-                if seen == "json":
-                    as_text = _list_json(column, records, name)
-                    if as_text is None:
-                        return self._refuse(name, "its records do not line up with the table")
-                    column = as_text
-                target = ARROW_TYPES[seen]
-                if have is None:
-                    new_kinds[name] = seen
+                declared = spec.known.get(name)
+                strings = (
+                    _string_parser(declared) if declared is not None and seen == "text" else None
+                )
+                if strings is not None and declared is not None:
+                    # vendor strings (NetSuite's) in their strict forms, parsed by Arrow
+                    parsed = strings(column)
+                    if parsed is None:
+                        return self._refuse(name, f"has a value outside the {declared.kind} form")
+                    column, target = parsed, ARROW_TYPES[declared.kind]
+                else:
+                    if seen is None and pa.types.is_list(arrow_type):
+                        seen = "json"
+                    if have == "text" and seen == "json":
+                        have = "json"  # JSON text lands in a text column (the row path agrees)
+                    if seen is None or (have is not None and have != seen):
+                        return self._refuse(name, f"arrives as {arrow_type}, landed as {have}")
+                    if have is None and seen == "double":
+                        # the row path decides whether ints and floats mix
+                        return self._refuse(name, "a new number column")
+                    if declared is not None and declared.parse not in _NATIVE_PARSERS:
+                        return self._refuse(name, "is parsed from a vendor string")
+                    if seen == "json":
+                        as_text = _list_json(column, records, name)
+                        if as_text is None:
+                            return self._refuse(name, "its records do not line up with the table")
+                        column = as_text
+                    target = ARROW_TYPES[seen]
+                    if have is None:
+                        new_kinds[name] = seen
             if name in spec.key and column.null_count:
                 return self._refuse(name, "a key with nulls")
+            if name in spec.key and pa.types.is_string(column.type) and _any_empty(column):
+                return self._refuse(name, "a key with empty strings")  # the row path's verdict
             arrays.append(column)
             fields.append(pa.field(name, target, nullable=name not in spec.key))
         present = {f.name for f in fields}
@@ -597,6 +641,8 @@ class Batcher:
                         continue
                     seen = _infer(value)
                     have = kinds.get(name) or self._stored_kind(name)
+                    if seen == "bigint" and (have or seen) == "bigint" and value not in _INT64:
+                        raise Reject(f"field {name}: {_short(value)} is outside the 64-bit range")
                     if have is None:
                         kinds[name] = seen
                     elif have != seen:
@@ -647,7 +693,7 @@ class Batcher:
         now = dt.datetime.now(dt.UTC)
         ids, record_ids, reasons, texts = [], [], [], []
         for record, reason in bad:
-            text = orjson.dumps(record, option=orjson.OPT_SORT_KEYS, default=str).decode()
+            text = _record_text(record)
             digest = hashlib.sha1(
                 f"{self.system}/{self.spec.table}/{reason}/{text}".encode()
             ).hexdigest()
@@ -675,6 +721,130 @@ class Batcher:
 _ARROW_KINDS = {"string": "text", "int64": "bigint", "bool": "bool", "double": "double"}
 #: Declared parsers that only check a native JSON type (so Arrow's own typing is the same check).
 _NATIVE_PARSERS: frozenset[Parser] = frozenset({as_text, as_bigint, as_minor_units, as_bool})
+
+
+# --- vendor strings parsed by Arrow: exactly the row path's values, or None (refuse) ----------
+#
+# Each parses a string column only when every value is in a strict, obviously safe form (RE2,
+# the whole value), and then gives the very values the row path's parser gives; any other
+# value (spaces, `+`, exponents, other spellings, an invalid date, a number past the Arrow
+# type) gives None, and the batch goes to the row path, which parses what it can and
+# quarantines the rest with reasons. Nulls stay null.
+
+StringParser = Callable[[pa.ChunkedArray], pa.ChunkedArray | None]
+
+_BIGINT_FORM = r"^-?[0-9]+$"
+# `Decimal(str)` reads `.5` and `-.5` too; more than 9 places is the row path's to refuse.
+_DECIMAL_FORM = r"^-?(?:[0-9]+(?:\.[0-9]{1,9})?|\.[0-9]{1,9})$"
+_BOOL_FORM = r"^[TF]$"
+_TIMESTAMP_FORM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
+_TIMESTAMP_STRPTIME = "%Y-%m-%d %H:%M:%S"
+#: Errors of an Arrow cast or parse of a value outside the Arrow type (or Python's range).
+_ARROW_VALUE_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError)
+
+
+def _all(mask: Any) -> bool:
+    """Whether every non-null value of a boolean array is true (an empty array's is)."""
+    return bool(pc.all(mask, skip_nulls=True, min_count=0).as_py())
+
+
+def _any_empty(column: pa.ChunkedArray) -> bool:
+    return bool(pc.any(pc.equal(column, ""), skip_nulls=True, min_count=0).as_py())
+
+
+def _bigint_strings(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """`as_bigint` of ASCII integer strings (int64 refuses what does not fit)."""
+    if not _all(pc.match_substring_regex(column, _BIGINT_FORM)):
+        return None
+    try:
+        return pc.cast(column, ARROW_TYPES["bigint"])
+    except _ARROW_VALUE_ERRORS:
+        return None
+
+
+def _decimal_strings(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """`as_decimal` of plain decimal strings with at most 9 places (Arrow reads them exactly)."""
+    if not _all(pc.match_substring_regex(column, _DECIMAL_FORM)):
+        return None
+    try:
+        return pc.cast(column, ARROW_TYPES["decimal"])
+    except _ARROW_VALUE_ERRORS:  # past 38 digits: the row path's to judge
+        return None
+
+
+def _bool_strings(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """`as_bool` of NetSuite's `T`/`F` (its other spellings are the row path's)."""
+    if not _all(pc.match_substring_regex(column, _BOOL_FORM)):
+        return None
+    return pc.equal(column, "T")
+
+
+def _timestamp_strings(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """`ns_timestamp` of the canonical `YYYY-MM-DD HH:MM:SS`, as UTC."""
+    if not _all(pc.match_substring_regex(column, _TIMESTAMP_FORM)):
+        return None
+    if not _all(pc.invert(pc.starts_with(column, "0000"))):
+        return None  # year 0: Arrow has it, Python's datetime (the row path) does not
+    try:
+        seconds = pc.strptime(column, format=_TIMESTAMP_STRPTIME, unit="s", error_is_null=False)
+        # strptime rolls an invalid day or a leap second over (2025-02-30 is read as
+        # 2025-03-02): only values that print back as they came are the row path's instants.
+        printed = pc.strftime(seconds, format=_TIMESTAMP_STRPTIME)
+    except _ARROW_VALUE_ERRORS:
+        return None
+    if not _all(pc.equal(printed, column)):
+        return None
+    return pc.cast(seconds, ARROW_TYPES["timestamp"])  # naive seconds are UTC: same instants
+
+
+def _date_strings(column: pa.ChunkedArray, digits: re.Pattern[str]) -> pa.ChunkedArray | None:
+    """`AccountDate` of an all-digit format: its strict pattern, then a checked ISO date."""
+    try:
+        parts = pc.extract_regex(column, f"^(?:{digits.pattern})$")
+    except _ARROW_VALUE_ERRORS:  # a separator RE2 reads otherwise: leave it to the row path
+        return None
+    if parts.null_count != column.null_count:
+        return None  # a value outside the pattern
+    year, month, day = (pc.struct_field(parts, name) for name in ("y", "m", "d"))
+    if not _all(pc.not_equal(year, "0000")):
+        return None  # year 0: Arrow has it, Python's date (the row path) does not
+    iso = pc.binary_join_element_wise(
+        year,
+        pc.utf8_lpad(month, width=2, padding="0"),
+        pc.utf8_lpad(day, width=2, padding="0"),
+        "-",
+    )
+    try:
+        dates = pc.cast(iso, ARROW_TYPES["date"])  # refuses invalid calendar dates
+        printed = pc.cast(dates, pa.string())
+    except _ARROW_VALUE_ERRORS:
+        return None
+    if not _all(pc.equal(printed, iso)):
+        return None  # belt and braces: a date Arrow read as another day
+    return dates
+
+
+#: Parsers of vendor strings the columnar path has a strict form of, with the kind they give.
+_STRING_PARSERS: dict[Parser, tuple[str, StringParser]] = {
+    as_bigint: ("bigint", _bigint_strings),
+    as_decimal: ("decimal", _decimal_strings),
+    as_bool: ("bool", _bool_strings),
+    ns_timestamp: ("timestamp", _timestamp_strings),
+}
+
+
+def _string_parser(fld: Field) -> StringParser | None:
+    """The columnar parser of a declared field's string values, or None (row path only)."""
+    parse = fld.parse
+    if isinstance(parse, AccountDate):
+        digits = parse.digits
+        if fld.kind != "date" or digits is None:
+            return None  # month names (`MON`) are strptime's, in the row path
+        return lambda column: _date_strings(column, digits)
+    entry = _STRING_PARSERS.get(parse)
+    if entry is None or entry[0] != fld.kind:
+        return None
+    return entry[1]
 
 
 def list_page_table(body: bytes, data_key: str = "data") -> pa.Table | None:
@@ -746,6 +916,15 @@ def _json_at(records: list[dict[str, Any]], name: str) -> list[str | None]:
                 break
         out.append(None if value is None else as_json(value))
     return out
+
+
+def _record_text(record: Any) -> str:
+    """A quarantined record as sorted JSON text (the stdlib's when orjson cannot write it,
+    e.g. an integer past 64 bits, so the record is kept as it came)."""
+    try:
+        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    except TypeError:
+        return json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
 
 
 def _short(value: Any) -> str:

@@ -155,3 +155,23 @@ def test_date_and_timestamp_parsers_accept_exactly_what_strptime_accepts(fmt: st
         except ValueError:
             got = ValueError
         assert got == ts_reference(text), text
+
+
+def test_numbers_too_big_for_their_column_are_quarantined_not_fatal() -> None:
+    from ingestion.edge import Batcher, TableSpec, f
+
+    spec = TableSpec("things", ("id",), {"id": f("text"), "n": f("bigint"), "d": f("decimal")})
+    records = [
+        {"id": "a", "n": "5", "d": "1.5", "extra": 1},
+        {"id": "b", "n": str(2**63), "d": "1"},  # past int64
+        {"id": "c", "n": "7", "d": "1" * 30},  # past decimal(38, 9)
+        {"id": "e", "n": "8", "d": "2", "extra": 2**64},  # a new field past int64
+    ]
+    table, quarantine = Batcher("erp", spec).convert(records)
+    assert table is not None and quarantine is not None
+    assert table.column("id").to_pylist() == ["a"]
+    ids, why = quarantine.column("record_id").to_pylist(), quarantine.column("reason").to_pylist()
+    reasons = dict(zip(ids, why, strict=True))
+    assert "outside the 64-bit integer range" in reasons["b"]
+    assert "more than 29 digits before the decimal point" in reasons["c"]
+    assert "outside the 64-bit range" in reasons["e"]
