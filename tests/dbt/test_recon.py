@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.contract import EXCEPTION_TYPES
 from tests.dbt.conftest import Built
 from tests.dbt.scoring import load_truth, report, score
-
-EXCEPTION_TYPES = (
-    "customer_missing_in_billing", "customer_missing_in_erp", "customer_attribute_mismatch",
-    "subscription_missing", "contract_subscription_mismatch", "invoice_missing_in_erp",
-    "invoice_duplicate_in_erp", "invoice_amount_mismatch", "invoice_currency_mismatch",
-    "invoice_status_mismatch", "payment_missing_in_erp", "payment_amount_mismatch",
-)  # fmt: skip
 
 
 def test_every_exception_type_scores_precision_and_recall_one(built: Built) -> None:
