@@ -31,6 +31,7 @@ from ingestion.sources.billing.convert import (
     ConvertPool,
     ListBatch,
     PageConverter,
+    attach_parent,
 )
 from ingestion.sources.billing.helpers import StripeClient
 from ingestion.sources.billing.settings import (
@@ -154,13 +155,6 @@ class _Listing:
         self.sync.set_cursor(self.table, self.newest, self.newest_ids)
 
 
-def _attach(children: list[dict[str, Any]], key: str, parent_id: str) -> list[dict[str, Any]]:
-    for child in children:
-        if not child.get(key):
-            child[key] = parent_id
-    return children
-
-
 class _Children:
     """Invoice lines and subscription items of listed or event-borne parents."""
 
@@ -176,7 +170,8 @@ class _Children:
             lines: list[dict[str, Any]] = []
             for invoice in parents:
                 if invoice.get("id"):
-                    lines.extend(_attach(self.client.all_lines(invoice), "invoice", invoice["id"]))
+                    own = self.client.all_lines(invoice)
+                    lines.extend(attach_parent(own, "invoice", invoice["id"]))
             yield from self._emit(self.lines, lines, self.line_hints)
         elif table == "subscriptions":
             items: list[dict[str, Any]] = []
@@ -191,7 +186,7 @@ class _Children:
                         {"subscription": sub["id"], "starting_after": sub_items[-1]["id"]},
                     ):
                         sub_items.extend(page)
-                items.extend(_attach(sub_items, "subscription", sub["id"]))
+                items.extend(attach_parent(sub_items, "subscription", sub["id"]))
             yield from self._emit(self.items, items, self.item_hints)
 
     @staticmethod

@@ -92,7 +92,7 @@ def _page_records(body: bytes) -> list[Any]:
     return list(page.get("data") or []) if isinstance(page, dict) else []
 
 
-def _attach(children: list[Any], key: str, parent_id: str) -> list[Any]:
+def attach_parent(children: list[Any], key: str, parent_id: str) -> list[Any]:
     """Name the parent on children that do not name it."""
     for child in children:
         if isinstance(child, dict) and not child.get(key):
@@ -196,10 +196,10 @@ class PageConverter:
                 rows: list[Any] = []
                 for parent in parents_:
                     embedded = (parent.get("lines") or {}).get("data") or []
-                    rows.extend(_attach(list(embedded), parent_field, parent["id"]))
+                    rows.extend(attach_parent(list(embedded), parent_field, parent["id"]))
                 for parent in parents_:
                     for body in batch.child_pages.get(parent["id"], []):
-                        rows.extend(_attach(_page_records(body), parent_field, parent["id"]))
+                        rows.extend(attach_parent(_page_records(body), parent_field, parent["id"]))
                 memo["children"] = rows
             return memo["children"]
 
@@ -350,7 +350,7 @@ class ConvertPool:
         """Whether a batch went to the worker (later ones must follow it there, in order)."""
         return self._proc is not None
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def _start(self) -> None:
         # The worker imports exactly what this process imports: its module search path.
         path = [p for p in sys.path if p and os.path.isdir(p)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
@@ -391,11 +391,10 @@ class ConvertPool:
             thread = threading.Thread(target=target, name=f"closeloop-convert-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        return proc
 
     def submit(self, batch: ListBatch) -> Iterator[list[Converted]]:
         if self._proc is None:
-            self._proc = self._start()
+            self._start()
         self._outbox.put(batch)
         self._outstanding += 1
         while self._outstanding > MAX_IN_FLIGHT or (
