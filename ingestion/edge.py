@@ -876,6 +876,43 @@ def list_page_table(body: bytes, data_key: str = "data") -> pa.Table | None:
     return pa.Table.from_struct_array(values)
 
 
+def list_pages_table(
+    bodies: list[bytes], data_key: str = "data"
+) -> tuple[pa.Table, list[int]] | None:
+    """The records of several list pages as one table, and how many records each page held.
+
+    The pages are handed to Arrow's JSON reader in one call (one page per row): a call costs
+    about half a millisecond before it reads a byte, which made 171 small line pages cost
+    twenty times what they cost read together. Types are inferred over every page at once,
+    so a field that is null on one page and set on another gets the set type. None when Arrow
+    cannot read them together (see `list_page_table`, which the caller may then try page by
+    page) or a page has no `data_key` list.
+    """
+    if not bodies:
+        return pa.table({}), []
+    joined = b"\n".join(bodies)
+    try:
+        pages = pj.read_json(
+            pa.BufferReader(joined),
+            read_options=pj.ReadOptions(block_size=len(joined) + 1, use_threads=False),
+            parse_options=pj.ParseOptions(newlines_in_values=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    if pages.num_rows != len(bodies) or data_key not in pages.column_names:
+        return None
+    data = pages.column(data_key)
+    if not pa.types.is_list(data.type) or data.null_count:
+        return None
+    counts = pc.list_value_length(data).to_pylist()
+    values = pc.list_flatten(data)
+    if pa.types.is_null(values.type) and len(values) == 0:
+        return pa.table({}), counts
+    if not pa.types.is_struct(values.type) or values.null_count:
+        return None
+    return pa.Table.from_struct_array(values.combine_chunks()), counts
+
+
 class _Lazy:
     """The Python records of a batch, produced on first use (parsing them can be costly)."""
 

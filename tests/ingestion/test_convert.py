@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 from closeloop.settings import SANDBOX_DEFAULT_TOKENS
-from ingestion.edge import Batcher
+from ingestion.edge import Batcher, list_page_table, list_pages_table
 from ingestion.pipelines import run_system
 from ingestion.sources.billing.convert import (
     ConvertPool,
@@ -133,6 +133,54 @@ def test_a_batch_arrow_cannot_vouch_for_is_judged_row_by_row() -> None:
     )
     assert reasons["in_2"].startswith("field amount_due: cannot parse '12.50'")
     assert reasons[None] == "missing primary key field id"
+
+
+def test_pages_read_together_equal_pages_read_one_by_one(client: StripeClient) -> None:
+    batch, records = _fetch(client, "invoices")
+    line_bodies = [body for bodies in batch.child_pages.values() for body in bodies]
+    for bodies in (batch.bodies, line_bodies):
+        together = list_pages_table(bodies)
+        assert together is not None
+        table, counts = together
+        one_by_one = [list_page_table(body) for body in bodies]
+        assert all(t is not None for t in one_by_one)
+        assert counts == [t.num_rows for t in one_by_one if t is not None]
+        expected = pa.concat_tables(
+            [t for t in one_by_one if t is not None], promote_options="permissive"
+        )
+        assert table.schema == expected.schema
+        assert table.equals(expected)
+    assert sum(list_pages_table(batch.bodies)[1]) == len(records)  # type: ignore[index]
+
+
+def test_pages_arrow_cannot_read_together_are_refused_not_misread() -> None:
+    first = _page({"id": "in_1", "n": 1}, {"id": "in_2", "n": None})
+    # a page whose field changes type, a page without `data`, a body that is not JSON
+    for other in (_page({"id": "in_3", "n": {"a": 1}}), b'{"object": "list"}', b"{oops"):
+        assert list_pages_table([first, other]) is None
+    table, counts = list_pages_table([first, _page(), _page({"id": "in_3", "n": 3})]) or (None, [])
+    assert counts == [2, 0, 1]
+    assert table is not None and table.to_pylist() == [
+        {"id": "in_1", "n": 1},
+        {"id": "in_2", "n": None},
+        {"id": "in_3", "n": 3},
+    ]
+    # pretty-printed pages (newlines between tokens) read the same
+    pretty = orjson.dumps(orjson.loads(first), option=orjson.OPT_INDENT_2)
+    again = list_pages_table([pretty, pretty])
+    assert again is not None and again[1] == [2, 2]
+    # children on further pages keep their owner when they cannot be read together (and the
+    # row path judges the field whose type changed)
+    lines = [_page({"id": "il_1"}), _page({"id": "il_2", "invoice": ""}, {"id": "il_3", "x": 1})]
+    batch = ListBatch("invoices", [_page({"id": "in_9", "lines": {"data": []}})])
+    batch.child_pages = {"in_9": [*lines, _page({"id": "il_4", "x": "text"})]}
+    results = {r.table: r for r in PageConverter().convert(batch)}
+    landed, quarantined = results["invoice_lines"].data, results["invoice_lines"].quarantine
+    assert landed is not None and quarantined is not None
+    assert landed.select(["id", "invoice"]).to_pylist() == [
+        {"id": f"il_{n}", "invoice": "in_9"} for n in (1, 2, 3)
+    ]
+    assert quarantined.column("record_id").to_pylist() == ["in_9/il_4"]  # key: invoice, id
 
 
 def test_ids_already_landed_are_left_out() -> None:

@@ -7,10 +7,10 @@ fetching while a worker process (`ConvertPool`) converts the pages it already ha
 
 The worker is handed the pages' raw bodies, not parsed objects: bytes cross a process boundary
 for the cost of a copy, while pickling parsed JSON would cost as much as parsing it again.
-`PageConverter` reads them with Arrow's JSON reader (`ingestion.edge.list_page_table`), so no
-Python object is built per value, and types them with the same `Batcher` rules as everywhere
-else. A batch Arrow cannot vouch for is parsed in Python and judged row by row, so the result
-does not depend on which path ran (tests compare them).
+`PageConverter` reads them with Arrow's JSON reader (`ingestion.edge.list_pages_table`, all the
+pages of a batch in one call), so no Python object is built per value, and types them with the
+same `Batcher` rules as everywhere else. A batch Arrow cannot vouch for is parsed in Python and
+judged row by row, so the result does not depend on which path ran (tests compare them).
 
 `PageConverter` also converts in the source's own process when a listing is too small to be
 worth a process (incremental runs), so both ways run the same code.
@@ -35,7 +35,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.edge import Batcher, list_page_table, tune_gc_for_bulk
+from ingestion.edge import Batcher, list_page_table, list_pages_table, tune_gc_for_bulk
 from ingestion.sources.billing.settings import SPECS
 
 SYSTEM = "billing"
@@ -61,6 +61,7 @@ class ListBatch:
         child_pages: invoices only: invoice id -> raw bodies of its line pages past the
             embedded ones, in order.
         stored: table -> column types landed by earlier runs (seeds a worker's batchers).
+        size: the records of the listing in `bodies`, those in `exclude` left out.
     """
 
     table: str
@@ -68,6 +69,7 @@ class ListBatch:
     exclude: frozenset[str] = frozenset()
     child_pages: dict[str, list[bytes]] = field(default_factory=dict)
     stored: dict[str, dict[str, str]] = field(default_factory=dict)
+    size: int = 0
 
 
 @dataclass
@@ -111,6 +113,36 @@ def _concat(tables: list[pa.Table | None]) -> pa.Table | None:
         return pa.concat_tables(present, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
+
+
+def _read_pages(bodies: list[bytes]) -> pa.Table | None:
+    """The records of list pages: read together, or page by page (types unified) when Arrow
+    cannot read them together; None when it cannot read them at all."""
+    together = list_pages_table(bodies)
+    if together is not None:
+        return together[0]
+    return _concat([list_page_table(body) for body in bodies])
+
+
+def _child_pages(bodies: list[bytes], owners: list[str], parent_field: str) -> pa.Table | None:
+    """The children on further pages of their parents' lists (`owners[i]` owns `bodies[i]`),
+    naming their parent."""
+    together = list_pages_table(bodies)
+    if together is not None:
+        table, counts = together
+        if not table.num_rows:
+            return table
+        owner = pa.array(
+            [o for o, n in zip(owners, counts, strict=True) for _ in range(n)], pa.string()
+        )
+        return _with_parent(table, parent_field, owner)
+    pieces: list[pa.Table | None] = []
+    for body, parent_id in zip(bodies, owners, strict=True):
+        page = list_page_table(body)
+        if page is not None and page.num_rows:
+            page = _with_parent(page, parent_field, pa.array([parent_id] * page.num_rows))
+        pieces.append(page)
+    return _concat(pieces)
 
 
 def _embedded_children(parents: pa.Table, list_field: str, parent_field: str) -> pa.Table | None:
@@ -175,7 +207,7 @@ class PageConverter:
                 ]
             return memo["parents"]
 
-        raw = _concat([list_page_table(body) for body in batch.bodies])
+        raw = _read_pages(batch.bodies)
         if raw is not None and batch.exclude and raw.num_rows:
             if "id" not in raw.column_names or not pa.types.is_string(raw.schema.field("id").type):
                 raw = None
@@ -224,16 +256,15 @@ class PageConverter:
         embedded = _embedded_children(raw, "lines", parent_field)
         if embedded is None:
             return None
-        pieces: list[pa.Table | None] = [embedded]
-        if batch.child_pages:
-            for parent_id in raw.column("id").to_pylist():
-                for body in batch.child_pages.get(parent_id, []):
-                    page = list_page_table(body)
-                    if page is not None and page.num_rows:
-                        owner = pa.array([parent_id] * page.num_rows, pa.string())
-                        page = _with_parent(page, parent_field, owner)
-                    pieces.append(page)
-        return _concat(pieces)
+        if not batch.child_pages:
+            return embedded
+        bodies: list[bytes] = []
+        owners: list[str] = []
+        for parent_id in raw.column("id").to_pylist():
+            for body in batch.child_pages.get(parent_id, []):
+                bodies.append(body)
+                owners.append(parent_id)
+        return _concat([embedded, _child_pages(bodies, owners, parent_field)])
 
     @staticmethod
     def _one(batcher: Batcher, raw: pa.Table | None, records: Records) -> Converted:
