@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ SEED = 42
 ADVANCE_DAYS = 7
 
 
-def _env(home: Path, urls: dict[str, str]) -> dict[str, str]:
+def _env(home: Path, urls: Mapping[str, str]) -> dict[str, str]:
     env = {"CLOSELOOP_HOME": str(home), "CLOSELOOP_WAREHOUSE": "duckdb"}
     names = {
         "crm": ("SOURCES__CRM__BASE_URL", "SOURCES__CRM__ACCESS_TOKEN"),

@@ -25,6 +25,7 @@ from dlt.extract.resource import DltResource
 
 from ingestion.edge import Batcher, RunStats, Timer, emit
 from ingestion.http import RetryPolicy, SourceError
+from ingestion.prefetch import Prefetch
 from ingestion.sources.billing.convert import (
     CHILD_TABLES,
     Converted,
@@ -216,6 +217,34 @@ def _emit_converted(result: Converted, hints: Any, stats: RunStats | None) -> It
     yield from emit(None, result.quarantine)
 
 
+def _batches(
+    table: str,
+    client: StripeClient,
+    listing: _Listing,
+    stored: dict[str, dict[str, str]],
+) -> Iterator[ListBatch]:
+    """The listing's pages (and an invoice's line pages past the embedded ones), fetched and
+    grouped into batches of about `BATCH_ROWS` records, ready to convert."""
+    child = CHILD_TABLES.get(table)
+    bodies: list[bytes] = []
+    child_pages: dict[str, list[bytes]] = {}
+    count = 0
+    for refs, body in client.list_pages_raw(table, listing.params):
+        page = listing.take(refs)  # each record's paging fields only (a scan)
+        bodies.append(body)
+        count += len(page)
+        if child:
+            for parent in page:
+                more = client.more_line_bodies(parent) if parent.get("id") else []
+                if more:
+                    child_pages[parent["id"]] = more
+        if count >= BATCH_ROWS:
+            yield ListBatch(table, bodies, frozenset(listing.seen), child_pages, stored, count)
+            bodies, child_pages, count = [], {}, 0
+    if bodies:
+        yield ListBatch(table, bodies, frozenset(listing.seen), child_pages, stored, count)
+
+
 def _pages_resource(
     table: str,
     client: StripeClient,
@@ -224,8 +253,12 @@ def _pages_resource(
     first: bool,
     worker: str,
 ) -> Iterator[Any]:
-    """A listing whose pages are converted from their raw bodies (`convert.PageConverter`),
-    in a worker process while the next pages are fetched when the listing is big."""
+    """A listing whose pages are converted from their raw bodies (`convert.PageConverter`).
+
+    A big listing is fetched in a thread (`Prefetch`) and converted in a worker process
+    (`ConvertPool`), so fetching, converting and dlt's writing of the converted tables go on
+    at the same time; a small one is converted here, as it arrives.
+    """
     child = CHILD_TABLES.get(table)
     hints = {table: None, **({child: table_hints(child, first)} if child else {})}
     timer = Timer(stats.table(SYSTEM, table) if stats else None)
@@ -237,53 +270,39 @@ def _pages_resource(
         normalize = seeds[table].normalize
         local = PageConverter(normalize)
         pool = ConvertPool(normalize) if worker != "off" else None
-        pages = client.list_pages_raw(table, listing.params)
-        bodies: list[bytes] = []
-        child_pages: dict[str, list[bytes]] = {}
-        count = 0
-
-    def batch() -> ListBatch:
-        return ListBatch(table, bodies, frozenset(listing.seen), child_pages, stored)
+        batches: Iterator[ListBatch] = _batches(table, client, listing, stored)
+        if pool is not None:
+            batches = Prefetch(batches, name=f"closeloop-fetch-{table}")
 
     try:
         while True:
             with timer:
-                item = next(pages, None)
-                if item is None:
+                batch = next(batches, None)
+                if batch is None:
                     break
-                refs, body = item  # each record's paging fields only (a scan)
-                page = listing.take(refs)
-                bodies.append(body)
-                count += len(page)
-                if child:
-                    for parent in page:
-                        more = client.more_line_bodies(parent) if parent.get("id") else []
-                        if more:
-                            child_pages[parent["id"]] = more
-                if count < BATCH_ROWS:
-                    continue
-                # a big listing: convert in the worker while fetching on
-                done = list(pool.submit(batch())) if pool else [local.convert(batch())]
-                bodies, child_pages, count = [], {}, 0
+                if pool is not None and (worker == "on" or pool.started or _full(batch)):
+                    done = list(pool.submit(batch))
+                else:
+                    done = [local.convert(batch)]
             for results in done:
                 for result in results:
                     yield from _emit_converted(result, hints[result.table], stats)
         with timer:
-            done = []
-            if bodies:
-                if pool is not None and (worker == "on" or pool.started):
-                    done = list(pool.submit(batch()))
-                else:
-                    done = [local.convert(batch())]
-            if pool is not None:
-                done.extend(pool.drain())
+            done = list(pool.drain()) if pool is not None else []
         for results in done:
             for result in results:
                 yield from _emit_converted(result, hints[result.table], stats)
     finally:
+        if isinstance(batches, Prefetch):
+            batches.close()
         if pool is not None:
             pool.close()
     listing.finish()
+
+
+def _full(batch: ListBatch) -> bool:
+    """A batch of `BATCH_ROWS` records or more: the listing is big enough for the worker."""
+    return batch.size >= BATCH_ROWS
 
 
 def _list_resource(
