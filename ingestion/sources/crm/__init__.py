@@ -16,7 +16,7 @@ from typing import Any
 import dlt
 from dlt.extract.resource import DltResource
 
-from ingestion.cursor import past_cursor
+from ingestion.cursor import load_seen, past_cursor, save_seen
 from ingestion.edge import Batcher, RunStats, TableSpec, Timer, emit
 from ingestion.http import RetryPolicy
 from ingestion.sources.crm.helpers import SalesforceClient
@@ -59,14 +59,11 @@ def _object_resource(
             spec, fields = _spec(table, client.describe(sobject))
             batcher = Batcher(SYSTEM, spec, stats)
             soql = f"SELECT {', '.join(fields)} FROM {sobject}"
-            cursor = state.get("cursor")
-            seen: set[str] = set(state.get("ids") or [])
-            since: dt.datetime | None = None
-            if cursor:
-                since = dt.datetime.fromisoformat(cursor)
+            since, seen = load_seen(state)
+            if since is not None:
                 soql += f" WHERE {CURSOR_FIELD} >= {_soql_datetime(since)}"
             batches = client.query_all(soql)
-        newest, newest_ids = since, set(seen)
+        newest, newest_seen = since, dict(seen)
         while True:
             with timer:
                 batch = next(batches, None)
@@ -74,8 +71,8 @@ def _object_resource(
                     break
                 table_, quarantine = batcher.convert(batch)
                 if table_ is not None:
-                    table_, newest, newest_ids = past_cursor(
-                        table_, CURSOR_FIELD, ("Id",), since, seen, newest, newest_ids
+                    table_, newest, newest_seen = past_cursor(
+                        table_, CURSOR_FIELD, ("Id",), since, seen, newest, newest_seen
                     )
                 deleted = (
                     sum(1 for r in batch if r.get("IsDeleted") is True) if stats is not None else 0
@@ -84,9 +81,7 @@ def _object_resource(
                     stats.add(SYSTEM, table, deleted=deleted)
                 out = list(emit(table_, quarantine))
             yield from out
-        if newest is not None:
-            state["cursor"] = newest.isoformat()
-            state["ids"] = sorted(newest_ids)
+        save_seen(state, newest, newest_seen)
 
     return dlt.resource(
         rows,

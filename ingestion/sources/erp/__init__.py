@@ -31,7 +31,7 @@ import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
-from ingestion.cursor import past_cursor
+from ingestion.cursor import load_seen, past_cursor, save_seen
 from ingestion.edge import (
     PARSERS,
     Batcher,
@@ -121,9 +121,8 @@ def _read_table(
     """Every row of `table` past the cursor in `state`, as dlt items; advances `state`."""
     timer = Timer(stats.table(SYSTEM, table) if stats else None)
     batcher = Batcher(SYSTEM, _spec(table, conf, date_format), stats)
-    floor = dt.datetime.fromisoformat(state["cursor"]) if state.get("cursor") else None
-    floor_ids: set[str] = set(state.get("ids") or [])
-    newest, newest_ids = floor, set(floor_ids)
+    floor, floor_seen = load_seen(state)
+    newest, newest_seen = floor, dict(floor_seen)
     while True:
         # One query reads at most max_rows rows; the next starts at the cursor.
         with timer:
@@ -137,8 +136,8 @@ def _read_table(
                 read += len(page)
                 converted, quarantine = batcher.convert(_with_timestamps(page))
                 if converted is not None:
-                    converted, newest, newest_ids = past_cursor(
-                        converted, conf.cursor, conf.key, floor, floor_ids, newest, newest_ids
+                    converted, newest, newest_seen = past_cursor(
+                        converted, conf.cursor, conf.key, floor, floor_seen, newest, newest_seen
                     )
                 out = list(emit(converted, quarantine))
             yield from out
@@ -151,10 +150,8 @@ def _read_table(
                 f"more than {max_rows} rows of {table} share "
                 f"{conf.cursor} = {newest}; cannot page past NetSuite's query limit",
             )
-        floor, floor_ids = newest, set(newest_ids)
-    if newest is not None:
-        state["cursor"] = newest.isoformat()
-        state["ids"] = sorted(newest_ids)
+        floor, floor_seen = newest, dict(newest_seen)
+    save_seen(state, newest, newest_seen)
 
 
 def _table_resource(
