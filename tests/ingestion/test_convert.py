@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ import orjson
 import pyarrow as pa
 import pytest
 
+import ingestion.sources.billing as billing_source
 from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from ingestion.edge import Batcher, list_page_table, list_pages_table
-from ingestion.pipelines import run_system
+from ingestion.pipelines import IngestError, run_system
 from ingestion.sources.billing.convert import (
     ConvertPool,
     ConvertWorkerError,
@@ -30,6 +32,7 @@ from ingestion.sources.billing.convert import (
 )
 from ingestion.sources.billing.helpers import StripeClient
 from ingestion.sources.billing.settings import LISTS, SPECS
+from sandbox.http_common import FaultConfig
 from tests.ingestion.support import env_for, patched_env, served, snapshot
 
 LISTED = [t for t in LISTS if t != "subscriptions"]
@@ -252,6 +255,50 @@ def test_worker_does_not_outlive_a_killed_ingest(tmp_path: Path) -> None:
             return  # exited; its reaper (init) has not collected it yet
         time.sleep(0.2)
     pytest.fail("the conversion worker outlived the killed ingest")
+
+
+def _worker_pids() -> list[int]:
+    """The conversion workers this process started (their command line names the entry)."""
+    me = str(os.getpid())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().rsplit(")", 1)[1].split()[1] != me:
+                continue
+            if b"serve_worker" in (stat.parent / "cmdline").read_bytes():
+                found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_worker_dying_mid_listing_stops_the_fetching_thread(
+    small_sandbox_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(small_sandbox_home / "sandbox", home / "sandbox")
+    # many small batches, and slow pages: the listing is still being fetched when it dies
+    monkeypatch.setattr(billing_source, "BATCH_ROWS", 100)
+    slow = FaultConfig(rate=1.0, kinds=("latency",), latency_ms=30)
+    killed: list[int] = []
+
+    def kill_the_worker() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            for pid in _worker_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.01)
+
+    with served(home, faults={"billing": slow}) as sandbox:
+        env = {**env_for(home, sandbox.urls), "SOURCES__BILLING__CONVERT_WORKER": "on"}
+        with patched_env(env):
+            watcher = threading.Thread(target=kill_the_worker)
+            watcher.start()
+            with pytest.raises(IngestError, match="CONVERT_WORKER=off converts in-process"):
+                run_system("billing", resources=["invoices"])
+            watcher.join()
+    assert killed
+    # the thread fetching the listing was stopped with the run, not left blocked or fetching
+    assert not [t for t in threading.enumerate() if t.name.startswith("closeloop-fetch-")]
 
 
 def test_worker_and_in_process_land_the_same_tables(
