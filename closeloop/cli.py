@@ -295,7 +295,8 @@ def demo(
     scale: Annotated[str, typer.Option(help="Scale of the simulated company.")] = "small",
     fresh: Annotated[bool, typer.Option(help="Regenerate even if a sandbox exists.")] = False,
 ) -> None:
-    """Run as much of the loop as exists today: generate the sandbox, serve it, show records."""
+    """What `make demo` runs once set up: the sandbox company (generated if needed, or again
+    with --fresh), then the whole loop once (`closeloop run`), then where to look."""
     from sandbox.schema import SandboxPaths
 
     paths = SandboxPaths.under(_settings().home)
@@ -304,10 +305,12 @@ def demo(
     else:
         out.print(f"using the existing sandbox at {paths.root} (--fresh to regenerate)")
     sandbox_info()
-    sandbox_peek(rows=2)
+    run(scale=scale, as_json=False)
     out.print(
-        "\nNext: `.venv/bin/closeloop sandbox serve` serves the three APIs on "
-        "127.0.0.1:8701 (CRM), :8702 (billing), :8703 (ERP)."
+        "\nNext: `closeloop ui` shows this run in Dagster (http://127.0.0.1:3000);"
+        " `closeloop writeback status` counts the corrections by status (approve with"
+        " `closeloop writeback approve`, see the README); `closeloop sandbox peek` shows the"
+        " three systems' records."
     )
 
 
