@@ -270,9 +270,15 @@ def _pages_resource(
         normalize = seeds[table].normalize
         local = PageConverter(normalize)
         pool = ConvertPool(normalize) if worker != "off" else None
-        batches: Iterator[ListBatch] = _batches(table, client, listing, stored)
+        batches: Iterator[ListBatch]
         if pool is not None:
-            batches = Prefetch(batches, name=f"closeloop-fetch-{table}")
+            # dlt takes items from the source's resources in turn, so several listings may be
+            # fetching at once: each thread has its own client
+            batches = Prefetch(
+                _batches(table, client.fork(), listing, stored), name=f"closeloop-fetch-{table}"
+            )
+        else:
+            batches = _batches(table, client, listing, stored)
 
     try:
         while True:

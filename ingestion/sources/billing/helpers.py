@@ -39,6 +39,13 @@ class StripeClient:
             verify=verify,
             error_detail=_stripe_error,
         )
+        self._settings = (base_url, api_key, retry, verify)
+
+    def fork(self) -> StripeClient:
+        """A client with the same settings and its own HTTP session and connections, for
+        another thread (a `requests` session is not documented as safe to share)."""
+        base_url, api_key, retry, verify = self._settings
+        return StripeClient(base_url, api_key, retry=retry, verify=verify)
 
     def list_pages(
         self, resource: str, params: dict[str, Any] | None = None
