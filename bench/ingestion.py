@@ -348,6 +348,12 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
                         work, urls, ["invoices"], profile=profile, full_refresh=round_ > 0
                     )
                 )
+            # Peak RSS so far (Linux: KiB): this process over the fetches and full loads, and
+            # the largest child reaped so far, i.e. a conversion worker (the server still runs)
+            peak_kib = (
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            )
             lean_s, lean_cpu_s = min(leans, key=lambda f: f[0])
             threaded_s, threaded_cpu = min(fetches, key=lambda f: f[0])
             client_s = min(threaded_s, *sequential)
@@ -401,6 +407,8 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
         "native_seconds": native_s,
         "native_rate": records / native_s,
         "landed_after_incremental": landed[0] if landed else None,
+        "peak_rss_mb": peak_kib[0] / 1024,
+        "peak_worker_rss_mb": peak_kib[1] / 1024,
     }
     print(f"ingestion benchmark ({SCALE}: {n_inv:,} invoices, {n_lines:,} lines)")
     print(
@@ -447,6 +455,11 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items() if k != "worker" or v >= 0.05)
         print(f"  CPU seconds of the {label} (2 cores): {parts}")
     print(f"  DuckDB native     {result['native_rate']:>10,.0f} records/s  ({native_s:.1f} s)")
+    print(
+        f"  peak memory (RSS) over the fetches and full loads: {result['peak_rss_mb']:,.0f} MB"
+        f" in the connector's process, {result['peak_worker_rss_mb']:,.0f} MB in the conversion"
+        " worker"
+    )
     server_rate = records / max(lean_cpu_s["server"], 1e-9)
     client_rate = records / max(lean_cpu_s["connector"], 1e-9)
     bound = "client" if client_rate < server_rate else "sandbox"
