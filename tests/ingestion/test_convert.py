@@ -21,6 +21,7 @@ import pyarrow as pa
 import pytest
 
 import ingestion.sources.billing as billing_source
+import ingestion.sources.billing.convert as convert_module
 from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from ingestion.edge import Batcher, list_page_table, list_pages_table
 from ingestion.pipelines import IngestError, run_system
@@ -299,6 +300,42 @@ def test_a_worker_dying_mid_listing_stops_the_fetching_thread(
     assert killed
     # the thread fetching the listing was stopped with the run, not left blocked or fetching
     assert not [t for t in threading.enumerate() if t.name.startswith("closeloop-fetch-")]
+
+
+SLOTS = 1
+
+
+def test_auto_mode_keeps_to_the_worker_slots_and_lands_what_off_lands(
+    small_sandbox_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # small batches, so that several listings of the small sandbox want a worker at once
+    monkeypatch.setattr(billing_source, "BATCH_ROWS", 200)
+    monkeypatch.setattr(convert_module, "_slots", threading.BoundedSemaphore(SLOTS))
+    landed = {}
+    workers: list[int] = []
+    for mode in ("auto", "off"):
+        home = tmp_path / mode
+        shutil.copytree(small_sandbox_home / "sandbox", home / "sandbox")
+        stop = threading.Event()
+
+        def watch(stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                workers.append(len(_worker_pids()))
+                time.sleep(0.005)
+
+        with served(home) as sandbox:
+            env = {**env_for(home, sandbox.urls), "SOURCES__BILLING__CONVERT_WORKER": mode}
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            try:
+                with patched_env(env):
+                    run_system("billing")
+            finally:
+                stop.set()
+                watcher.join()
+        landed[mode] = snapshot(home, "billing")
+    assert max(workers) == SLOTS  # workers ran, never more at once than the slots
+    assert landed["auto"] == landed["off"]
 
 
 def test_worker_and_in_process_land_the_same_tables(

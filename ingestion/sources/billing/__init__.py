@@ -286,6 +286,16 @@ def _pages_resource(
                 batch = next(batches, None)
                 if batch is None:
                     break
+                if (
+                    pool is not None
+                    and worker == "auto"
+                    and not pool.started
+                    and _full(batch)
+                    and not pool.claim()
+                ):
+                    # a big listing, but every worker slot is taken: converted here to the end
+                    # (a listing's batches stay with one converter, which learns its types)
+                    pool = None
                 if pool is not None and (worker == "on" or pool.started or _full(batch)):
                     done = list(pool.submit(batch))
                 else:
@@ -518,7 +528,8 @@ def billing_source(
         stats: a `RunStats` to count rows into (the CLI summary).
         retry: a `RetryPolicy` overriding the default retries.
         convert_worker: `auto` (default) converts listings of at least `BATCH_ROWS` records
-            in a worker process while the next pages are fetched; `on` always, `off` never
+            in a worker process while the next pages are fetched, with at most
+            `convert.WORKER_SLOTS` workers at once; `on` always, `off` never
             (SOURCES__BILLING__CONVERT_WORKER).
 
     Returns:

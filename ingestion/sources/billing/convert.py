@@ -360,6 +360,13 @@ class ConvertWorkerError(RuntimeError):
     """The conversion worker failed or exited; the message carries its traceback."""
 
 
+#: Worker processes converting at once in this process, in `auto` mode: a core is left to the
+#: source (and, on one machine, to the sandbox). dlt takes items from the resources in turn,
+#: so every big listing of a run would otherwise start its own worker at the same time.
+WORKER_SLOTS = max(1, (os.cpu_count() or 2) - 1)
+_slots = threading.BoundedSemaphore(WORKER_SLOTS)
+
+
 class ConvertPool:
     """Converts batches in order, in one worker process started on first use.
 
@@ -375,6 +382,14 @@ class ConvertPool:
         self._outbox: queue.Queue[ListBatch | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._outstanding = 0
+        self._slot = False
+
+    def claim(self) -> bool:
+        """Take one of the `WORKER_SLOTS` for this pool's worker, if one is free (kept until
+        `close`); False when all are taken."""
+        if not self._slot:
+            self._slot = _slots.acquire(blocking=False)
+        return self._slot
 
     @property
     def started(self) -> bool:
@@ -457,6 +472,9 @@ class ConvertPool:
     def close(self) -> None:
         """Stop the worker: batches not yet sent are dropped, and it exits when its stdin
         closes."""
+        if self._slot:
+            self._slot = False
+            _slots.release()
         proc, self._proc = self._proc, None
         self._outstanding = 0
         if proc is None:
