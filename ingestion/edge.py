@@ -855,31 +855,14 @@ def list_page_table(body: bytes, data_key: str = "data") -> pa.Table | None:
     cannot read the page (a value whose type changes between records, an integer past 64 bits,
     ...): the caller then parses it in Python and the row-by-row path decides.
     """
-    try:
-        page = pj.read_json(
-            pa.BufferReader(body),
-            read_options=pj.ReadOptions(block_size=len(body) + 1, use_threads=False),
-            parse_options=pj.ParseOptions(newlines_in_values=True),
-        )
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return None
-    if page.num_rows != 1 or data_key not in page.column_names:
-        return None
-    data = page.column(data_key)
-    if not pa.types.is_list(data.type):
-        return None
-    values = pc.list_flatten(data)
-    if pa.types.is_null(values.type) and len(values) == 0:
-        return pa.table({})
-    if not pa.types.is_struct(values.type) or values.null_count:
-        return None
-    return pa.Table.from_struct_array(values)
+    read = list_pages_table([body], data_key)
+    return read[0] if read is not None else None
 
 
 def list_pages_table(
     bodies: list[bytes], data_key: str = "data"
 ) -> tuple[pa.Table, list[int]] | None:
-    """The records of several list pages as one table, and how many records each page held.
+    """The records of list pages as one table, and how many records each page held.
 
     The pages are handed to Arrow's JSON reader in one call (one page per row): a call costs
     about half a millisecond before it reads a byte, which made 171 small line pages cost
