@@ -1,8 +1,7 @@
 """The closed loop on the `small` sandbox: ingest, dbt, plan, apply, ingest ERP, dbt, verify.
 
 Every auto-applicable exception closes; approval-needed ones stay open until approved, then
-close; refused ones are never written. Needs the dbt project to build `erp_corrections`: until
-it does, the test says so and is skipped (the other tests of this folder cover each step).
+close; refused ones are never written. A failing `dbt build` fails the test.
 """
 
 from __future__ import annotations
@@ -57,8 +56,7 @@ def test_closed_loop_on_small_sandbox(sandbox_home: Path, tmp_path: Path) -> Non
         settings = Settings.from_env()
         run_ingest(["crm", "billing", "erp"], settings)
         ok, why = _dbt_build(tmp_path)
-        if not ok:
-            pytest.skip(f"the dbt project does not build erp_corrections yet: {why}")
+        assert ok, why
         before = write_log_count(sandbox_home)
         _, items, _ = run_plan(settings, policy)
         auto = [i for i in items if i.decision == "apply"]

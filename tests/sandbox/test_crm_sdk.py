@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 import requests
+import simple_salesforce
 
+from sandbox import testing
 from sandbox.crm import create_app
 from tests.sandbox.test_crm_api import CrmData, build_crm
-
-testing = pytest.importorskip("sandbox.testing", reason="sandbox.testing (lead's server) missing")
-simple_salesforce = pytest.importorskip("simple_salesforce")
 
 TOKEN = "00Dsandbox!crm-test-token"
 #: Sessions opened by the tests: closed before the server stops, which otherwise waits for
@@ -114,7 +113,6 @@ def test_sdk_errors_carry_salesforce_codes(served: tuple[Any, CrmData]) -> None:
 
 def test_wrong_token_is_rejected(served: tuple[Any, CrmData], tmp_path: Path) -> None:
     base_url, _ = served
-    pytest.importorskip("sandbox.http_common")
     session = requests.Session()
     SESSIONS.append(session)
     # REQUESTS_CA_BUNDLE in the environment would override session.verify (a requests quirk).
