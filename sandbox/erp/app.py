@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -102,10 +104,15 @@ def _page(
 
 
 def _run_query(
-    paths: SandboxPaths, cache: SnapshotCache, text: str, limit: int, offset: int
+    paths: SandboxPaths,
+    cache: SnapshotCache,
+    text: str,
+    limit: int,
+    offset: int,
+    denied: frozenset[str] = frozenset(),
 ) -> tuple[int, list[dict[str, Any]]]:
     try:
-        compiled = suiteql.compile_query(text, read_clock(paths))
+        compiled = suiteql.compile_query(text, read_clock(paths), denied)
     except suiteql.SuiteQLError as exc:
         raise NetSuiteError(400, f"Invalid search query. {exc}") from None
     # The parameters carry SYSDATE's value, so a query over "now" is a new query once the
@@ -164,7 +171,13 @@ async def suiteql_endpoint(request: Request) -> Response:
         raise NetSuiteError(400, f"Invalid field in the request body: {sorted(payload)[0]!r}.")
 
     total, items = await run_in_threadpool(
-        _run_query, paths, request.app.state.snapshots, payload["q"], limit, offset
+        _run_query,
+        paths,
+        request.app.state.snapshots,
+        payload["q"],
+        limit,
+        offset,
+        request.app.state.denied_tables,
     )
     # By position, not by rows served: a row deleted since the read's first page leaves a
     # page short without ending the read.
@@ -217,13 +230,45 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     ).response()
 
 
-def create_app(paths: SandboxPaths) -> Starlette:
+#: The generator's resolved profile, next to the sandbox's databases.
+PROFILE_FILE = "profile.json"
+
+
+def profile_denied_tables(paths: SandboxPaths) -> frozenset[str]:
+    """The SuiteQL tables the sandbox's role may not read, from `<sandbox>/profile.json`.
+
+    `{"erp": {"denied_tables": ["deletedrecord"]}}`; `"deleted_records_permission": false`
+    alone denies `deletedrecord`. No file, no `erp` or no key: nothing is denied.
+    """
+    try:
+        profile = json.loads((paths.root / PROFILE_FILE).read_text())
+    except FileNotFoundError:
+        return frozenset()
+    except (OSError, ValueError) as exc:
+        log.warning("ERP sandbox: cannot read %s: %s", paths.root / PROFILE_FILE, exc)
+        return frozenset()
+    erp = profile.get("erp") if isinstance(profile, dict) else None
+    if not isinstance(erp, dict):
+        return frozenset()
+    tables = erp.get("denied_tables")
+    if tables is None and erp.get("deleted_records_permission") is False:
+        tables = ["deletedrecord"]
+    return frozenset(str(t).lower() for t in tables or ())
+
+
+def create_app(paths: SandboxPaths, denied_tables: Iterable[str] | None = None) -> Starlette:
     """The ERP (NetSuite REST) app serving `paths.erp`.
 
     Routes: `POST /services/rest/query/v1/suiteql`; `GET|PATCH|DELETE
     /services/rest/record/v1/<type>/<id or eid:ext>`; `POST /services/rest/record/v1/<type>`;
     `PUT /services/rest/record/v1/<type>/eid:<ext>`;
     `POST /services/rest/record/v1/invoice/<id>/!transform/creditmemo`.
+
+    Args:
+        paths: the sandbox's files.
+        denied_tables: SuiteQL tables the role may not read (answered as NetSuite answers
+            them: `Record '<table>' was not found`); read from `<sandbox>/profile.json`
+            (`erp.denied_tables`) when omitted.
     """
     if paths.erp.exists():
         # Databases made before the bookkeeping tables gained columns/tables get them here.
@@ -257,4 +302,12 @@ def create_app(paths: SandboxPaths) -> Starlette:
     )
     app.state.paths = paths
     app.state.snapshots = SnapshotCache()
+    app.state.denied_tables = (
+        profile_denied_tables(paths)
+        if denied_tables is None
+        else frozenset(t.lower() for t in denied_tables)
+    )
+    if app.state.denied_tables:
+        denied = ", ".join(sorted(app.state.denied_tables))
+        log.info("ERP sandbox: the role may not read %s", denied)
     return app

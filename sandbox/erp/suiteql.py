@@ -568,8 +568,9 @@ _AGGREGATES = {"count", "sum", "min", "max", "avg"}
 
 
 class _Compiler:
-    def __init__(self, clock: datetime) -> None:
+    def __init__(self, clock: datetime, denied: frozenset[str] = frozenset()) -> None:
         self.clock = clock
+        self.denied = denied
         self.params: dict[str, Any] = {}
         self.scope = _Scope()
 
@@ -883,8 +884,12 @@ class _Compiler:
 
     # -- statement ------------------------------------------------------------------
     def add_table(self, ref: TableRef) -> None:
-        if ref.name not in ERP_FIELDS:
-            raise SuiteQLError(f"Record '{ref.name}' was not found.")
+        if ref.name not in ERP_FIELDS or ref.name in self.denied:
+            # NetSuite answers a table the role may not read exactly as one that does not exist.
+            raise SuiteQLError(
+                "Detailed unprocessed description follows. "
+                f"Search error occurred: Record '{ref.name}' was not found."
+            )
         if ref.alias in self.scope.tables:
             raise SuiteQLError(f"Duplicate table alias '{ref.alias}'.")
         self.scope.tables[ref.alias] = ref.name
@@ -1007,12 +1012,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def compile_query(text: str, clock: datetime) -> CompiledQuery:
+def compile_query(
+    text: str, clock: datetime, denied: frozenset[str] = frozenset()
+) -> CompiledQuery:
     """Parse and compile a SuiteQL query against the ERP tables.
 
     Args:
         text: the SuiteQL text (`q` of the request body).
         clock: the sandbox's simulated now (SYSDATE / CURRENT_DATE).
+        denied: tables the role may not read: answered as unknown tables, as NetSuite does.
 
     Raises:
         SuiteQLError: syntax error, unknown table/column/function, unsupported construct.
@@ -1020,7 +1028,7 @@ def compile_query(text: str, clock: datetime) -> CompiledQuery:
     if not text or not text.strip():
         raise SuiteQLError("The query is empty.")
     try:
-        return _Compiler(clock).compile(parse(text))
+        return _Compiler(clock, denied).compile(parse(text))
     except RecursionError:
         raise SuiteQLError("The query is nested too deeply.") from None
 
