@@ -25,6 +25,7 @@ GROUND_TRUTH = "ground_truth.jsonl"  # one injected discrepancy per line
 LEDGER = "ledger.csv"  # the simulator's own monthly KPIs
 MANIFEST = "manifest.json"  # seed, scale, clock, counts, generator version
 XREF_TRUTH = "xref_truth.csv"  # the true CRM/billing/ERP customer mapping, one row per customer
+PROFILE = "profile.json"  # the company conventions the sandbox follows (sandbox/profiles/*.toml)
 
 #: Stripe API version the stored billing documents are rendered in (the connector pins it).
 STORED_STRIPE_VERSION = "2024-06-20"
@@ -73,6 +74,10 @@ class SandboxPaths:
     @property
     def manifest(self) -> Path:
         return self.root / MANIFEST
+
+    @property
+    def profile(self) -> Path:
+        return self.root / PROFILE
 
     def exists(self) -> bool:
         return self.manifest.exists()

@@ -22,6 +22,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=None)
     parser.add_argument("--end", type=date.fromisoformat, default=date(2026, 11, 1))
     parser.add_argument("--advance", type=int, default=0, help="advance N days instead")
+    parser.add_argument("--profile", default="classic", help="profile name or .toml path")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     log = logging.getLogger("sandbox.generator")
@@ -31,7 +32,12 @@ def main() -> None:
         manifest = advance(paths, days=args.advance)
     else:
         manifest = generate(
-            paths, seed=args.seed, scale=args.scale, end=args.end, customers=args.customers
+            paths,
+            seed=args.seed,
+            scale=args.scale,
+            end=args.end,
+            customers=args.customers,
+            profile=args.profile,
         )
     seconds = time.perf_counter() - started
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sandbox import schema
@@ -28,6 +29,7 @@ from sandbox.generator.catalog import (
 )
 from sandbox.generator.engine import EVENT_WINDOW, ProgressFn, Simulation
 from sandbox.generator.ledger import write_ledger
+from sandbox.generator.profile import DEFAULT_PROFILE, Profile, load_profile
 from sandbox.generator.state import Contract
 from sandbox.generator.store import Store, erp_max_id
 from sandbox.generator.stripe_docs import customer_doc
@@ -57,6 +59,7 @@ def generate(
     months: int = 24,
     progress: ProgressFn | None = None,
     customers: int | None = None,
+    profile: str | Path | Profile = DEFAULT_PROFILE,
 ) -> dict[str, Any]:
     """Build a new sandbox at `paths.root` (replacing any) and return its manifest.
 
@@ -69,12 +72,19 @@ def generate(
         months: length of the history.
         progress: called as progress(stage, fraction) now and then.
         customers: override the scale's customer count (tests).
+        profile: the company's conventions: a shipped profile's name (`classic`, the
+            default, is the sandbox as it always was), a path to a `.toml` profile file, or
+            a loaded `Profile`. Written resolved to profile.json; `advance` keeps it.
 
     Returns:
         The manifest dict also written to manifest.json.
+
+    Raises:
+        ValueError: unknown scale; `ProfileError` (a ValueError) for a bad profile.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
+    conventions = load_profile(profile)
     progress = progress or _noop
     cfg = SCALES[scale]
     start = add_months_date(end, -months)
@@ -87,6 +97,7 @@ def generate(
             schema.LEDGER,
             schema.MANIFEST,
             schema.XREF_TRUTH,
+            schema.PROFILE,
             STATE_FILE,
         ):
             for suffix in ("", "-wal", "-shm"):
@@ -102,7 +113,9 @@ def generate(
         start=start,
         end=end,
         usage_share=cfg.usage_customers_share,
+        profile=conventions,
     )
+    paths.profile.write_text(json.dumps(conventions.as_json(), indent=2) + "\n")
     with _working(sim, Store(paths, bulk=True)):
         sim.events_from = epoch_of(end) - EVENT_WINDOW
         progress("setup", 0.0)
@@ -175,7 +188,7 @@ def _working(sim: Simulation, store: Store) -> Iterator[None]:
     cost a fifth of the run.
     """
     sim.store = store
-    store.set_book(sim.seed, sim.book.created)
+    store.set_book(sim.seed, sim.book.created, sim.book.profile)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -265,7 +278,9 @@ def _write_static(sim: Simulation) -> None:
                 "itemid": p.code,
                 "displayname": p.name,
                 "itemtype": "Service",
-                "externalid": sim.book.product_id[p.code],
+                "externalid": sim.book.product_id[p.code]
+                if sim.profile.item_externalid == "product_id"
+                else None,
                 "isinactive": "F",
                 "lastmodifieddate": nts,
             },
@@ -273,10 +288,13 @@ def _write_static(sim: Simulation) -> None:
 
 
 def _write_fx(sim: Simulation) -> None:
+    daily = sim.profile.rate_cadence == "daily"
     for d in sorted(sim.fx):
         if d in sim.fx_written:
             continue
         sim.fx_written.add(d)
+        if not daily and d not in sim.fx_effective:
+            continue  # no rate entered that day: the one in force stays
         rates = sim.fx[d]
         modified = ns_datetime(epoch_of(date.fromisoformat(d)))
         for cur in ("EUR", "GBP", "JPY"):
@@ -390,7 +408,7 @@ def _flush_live(sim: Simulation) -> None:
                     "created": c.stripe_created,
                     "deleted": 1 if c.stripe_deleted else 0,
                     "email": c.email,
-                    "doc": customer_doc(c),
+                    "doc": customer_doc(c, sim.profile),
                 },
             )
         if c.erp_id is None:
@@ -496,6 +514,7 @@ def _finish(
     manifest = {
         "seed": sim.seed,
         "scale": sim.scale,
+        "profile": sim.profile.name,
         "discrepancy_rate": sim.rate,
         "start": iso_z(epoch_of(sim.start)),
         "clock": iso_z(epoch_of(clock)),

@@ -37,6 +37,7 @@ from sandbox.generator.catalog import (
     USAGE_PRODUCT,
 )
 from sandbox.generator.fastids import cached_sf_id, fast_sf_id, fast_stripe_id
+from sandbox.generator.profile import CLASSIC, Profile
 from sandbox.generator.render import charge_doc_of, erp_invoice_snapshot, invoice_snapshot
 from sandbox.generator.state import (
     Contract,
@@ -53,6 +54,7 @@ from sandbox.generator.stripe_docs import (
     customer_doc,
     event_doc,
     invoice_doc,
+    invoice_reference,
     line_doc,
     payment_intent_doc,
     refund_doc,
@@ -129,8 +131,10 @@ class Simulation:
         start: date,
         end: date,
         usage_share: float,
+        profile: Profile = CLASSIC,
     ) -> None:
         self.seed = seed
+        self.profile = profile
         self.scale = scale
         self.target_customers = customers
         self.rate = rate
@@ -151,11 +155,17 @@ class Simulation:
         self.heap: list[tuple[int, int, str, Any]] = []
         self.fx: dict[str, dict[str, Decimal]] = {}
         self.fx_written: set[str] = set()
+        # a cadence other than daily: the market's daily walk, and the days a rate is entered
+        # (self.fx then holds, per day, the rate as of that day: the latest entered on or
+        # before it, which is what the ERP applies)
+        self.fx_walk: dict[str, dict[str, Decimal]] = {}
+        self.fx_effective: set[str] = set()
+        self.fx_next_entry = start
         self.ledger = LedgerState()
         self.gt_n = 0
         self.erp_next: dict[str, int] = {}
         self.item_erp_id = {p.code: p.n for p in PRODUCTS}
-        self.book = PriceBook(seed, epoch_of(start) - 400 * DAY)
+        self.book = PriceBook(seed, epoch_of(start) - 400 * DAY, profile)
         # per run (not pickled)
         self.rng = random.Random(seed)
         self.store: Store | None = None
@@ -171,6 +181,11 @@ class Simulation:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # a state pickled before profiles existed is the classic company
+        state.setdefault("profile", CLASSIC)
+        state.setdefault("fx_walk", {})
+        state.setdefault("fx_effective", set())
+        state.setdefault("fx_next_entry", state["start"])
         self.__dict__.update(state)
         self.rng = random.Random(self.seed)
         self.store = None
@@ -295,7 +310,9 @@ class Simulation:
         key = d.isoformat()
         if key in self.fx:
             return
-        prev = self.fx.get((d - timedelta(days=1)).isoformat())
+        cadence = self.profile.rate_cadence
+        walk = self.fx if cadence == "daily" else self.fx_walk
+        prev = walk.get((d - timedelta(days=1)).isoformat())
         rng = random.Random(f"{self.seed}:fx:{key}")
         rates: dict[str, Decimal] = {}
         for cur in ("EUR", "GBP", "JPY"):
@@ -305,7 +322,27 @@ class Simulation:
             # pull gently back toward the start level so the walk stays plausible for years
             drift = (start - base) / start * Decimal("0.01")
             rates[cur] = money.round_half_away(base * (1 + step + drift), 6)
-        self.fx[key] = rates
+        if cadence == "daily":
+            self.fx[key] = rates
+            return
+        walk[key] = rates
+        walk.pop((d - timedelta(days=2)).isoformat(), None)
+        if self.fx_entered(d):
+            self.fx_effective.add(key)
+            self.fx[key] = rates
+        else:
+            self.fx[key] = self.fx[(d - timedelta(days=1)).isoformat()]
+
+    def fx_entered(self, d: date) -> bool:
+        """Whether the finance team enters a rate effective on day d (never false on the
+        history's first day: a rate is always in force)."""
+        if self.profile.rate_cadence == "monthly":
+            return d <= self.start or d.day == 1
+        if self.start < d < self.fx_next_entry:
+            return False
+        gap = random.Random(f"{self.seed}:fx-entry:{d.isoformat()}").randint(1, 12)
+        self.fx_next_entry = d + timedelta(days=gap)
+        return True
 
     def ledger_add(self, table: dict[tuple[str, str], list[int]], t: int, cur: str, minor: int):
         d = _d(t)
@@ -400,7 +437,7 @@ class Simulation:
         row = {
             "Id": acc_id,
             "Name": name,
-            "Type": "Prospect",
+            "Type": self.profile.prospect_type(self.seed, acc_id),
             "Industry": self.rng.choice(INDUSTRIES),
             "Website": f"https://www.{domain}",
             "Phone": f"+1-555-{self.rng.randint(1000000, 9999999)}",
@@ -623,7 +660,11 @@ class Simulation:
         )
         self.customers[n] = c
         ts = sf_datetime(t)
-        acc.update({"Type": "Customer", "LastModifiedDate": ts, "SystemModstamp": ts})
+        # the picklist value the org uses for customers (or, for a share of them in some
+        # orgs, the old value nobody updated: only behaviour tells they are customers)
+        new_type = self.profile.customer_type(self.seed, acc["Id"], acc["Type"])
+        if new_type != acc["Type"]:
+            acc.update({"Type": new_type, "LastModifiedDate": ts, "SystemModstamp": ts})
         for k in range(self.rng.randint(1, 3)):
             fn = first if k == 0 else self.rng.choice(FIRST_NAMES)
             ln = last if k == 0 else self.rng.choice(LAST_NAMES)
@@ -660,7 +701,7 @@ class Simulation:
             c.stripe_name = c.name
             c.invoice_prefix = c.stripe_id[4:12].upper()
             c.stripe_meta = not (legacy and self.share("legacy_billing", 0.02))
-            self.event(c.stripe_created, "customer.created", lambda: customer_doc(c))
+            self.event(c.stripe_created, "customer.created", lambda: customer_doc(c, self.profile))
         # ERP customer (the legacy integration copies the CRM account)
         if fault != "erp":
             c.erp_id = self.erp_id("customer")
@@ -905,7 +946,7 @@ class Simulation:
             s.latest_invoice = inv.id
         self.ledger_add(self.ledger.billings, t, c.currency, inv.total)
         if t >= self.events_from:
-            doc = invoice_doc(inv, c)
+            doc = invoice_doc(inv, c, self.profile)
             self.event(t, "invoice.created", doc)
             self.event(t, "invoice.finalized", doc)
         self.post_invoice(inv, c, t)
@@ -950,14 +991,16 @@ class Simulation:
         inv.erp_tranid = f"INV{self.next_n('tranid:inv'):07d}"
         if inv.erp_fault == "duplicate":
             inv.erp_dup_id = self.erp_id("transaction")
+            # the duplicate has no externalid (NetSuite refuses a second one): it names its
+            # Stripe invoice only where the integration writes the reference
             inv.erp_gt = self.record_gt(
                 "invoice_duplicate_in_erp",
                 at=min(inv.erp_created + 60, self.clock - 1),
                 billing_id=inv.id,
                 erp_id=inv.erp_dup_id,
-                field="otherrefnum",
+                field=self.profile.invoice_reference_field,
                 correct=None,
-                wrong=inv.id,
+                wrong=invoice_reference(inv, self.profile),
             )
         elif inv.erp_fault == "amount":
             line = inv.line_meta[0][2]
@@ -1033,8 +1076,11 @@ class Simulation:
                 correct=money.major_text(inv.total, inv.currency),
                 wrong=money.major_text(amount, inv.currency),
             )
+        # the integration keys the ERP payment by the charge or by its payment intent; the
+        # ground truth names the charge either way (the payment recon reports)
+        external = charge_id if self.profile.payment_key == "charge" or not inv.pi else inv.pi
         self.write_payment(
-            c, pay_id, charge_id, t, created, inv.currency, amount, [(inv, amount)], "Card"
+            c, pay_id, external, t, created, inv.currency, amount, [(inv, amount)], "Card"
         )
         inv.erp_paid = True
         inv.erp_modified = max(inv.erp_modified, created)
@@ -1144,7 +1190,7 @@ class Simulation:
                 self.event(
                     t,
                     "invoice.paid",
-                    lambda: invoice_doc(inv, c),
+                    lambda: invoice_doc(inv, c, self.profile),
                     {"status": prev_status, "paid": False, "amount_paid": 0},
                 )
             self.post_payment(inv, c, charge_id, t)
@@ -1184,6 +1230,17 @@ class Simulation:
         cdoc = self.write_charge(
             charge_id, t, inv.total, inv.currency, c.stripe_id, inv.id, inv.pi, False, code
         )
+        if inv.attempt_count > len(RETRY_DAYS) and self.profile.unused(
+            "invoice.status_transitions.marked_uncollectible_at"
+        ):
+            # this company never writes an invoice off as uncollectible: when the retries are
+            # spent it cancels the subscription, which voids its open invoices (this one too)
+            self.event(t, "charge.failed", cdoc)
+            if s and s.status != "canceled":
+                self.end_subscription(s, t, "payment_failed", immediate=True)
+            if inv.status == "open":
+                self.void_invoice(inv, t)
+            return
         if inv.attempt_count > len(RETRY_DAYS):
             inv.status, inv.uncollectible_at, inv.next_attempt = "uncollectible", t, None
             self.settle(inv, t)
@@ -1193,7 +1250,7 @@ class Simulation:
             self.event(
                 t,
                 "invoice.marked_uncollectible",
-                lambda: invoice_doc(inv, c),
+                lambda: invoice_doc(inv, c, self.profile),
                 {"status": "open"},
             )
             if s and s.status != "canceled":
@@ -1205,7 +1262,7 @@ class Simulation:
         self.event(
             t,
             "invoice.payment_failed",
-            lambda: invoice_doc(inv, c),
+            lambda: invoice_doc(inv, c, self.profile),
             {"attempt_count": inv.attempt_count - 1},
         )
         if s and first:
@@ -1289,7 +1346,9 @@ class Simulation:
         cell[1] -= money.usd_cents(
             inv.total, inv.currency, self.rate_on(_d(inv.finalized_at), inv.currency)
         )
-        self.event(t, "invoice.voided", lambda: invoice_doc(inv, c), {"status": "open"})
+        self.event(
+            t, "invoice.voided", lambda: invoice_doc(inv, c, self.profile), {"status": "open"}
+        )
         if inv.erp_id is not None:
             inv.erp_modified = max(inv.erp_modified, self.latency(t))
         if inv.erp_fault == "status":
@@ -1328,7 +1387,7 @@ class Simulation:
                 self.event(
                     t,
                     "invoice.paid",
-                    lambda inv=inv: invoice_doc(inv, c),
+                    lambda inv=inv: invoice_doc(inv, c, self.profile),
                     {"status": "open", "paid": False, "amount_paid": 0},
                 )
             if c.erp_id is None:
@@ -1550,7 +1609,7 @@ class Simulation:
             t,
             "customer.subscription.updated",
             lambda: subscription_doc(s, c, self.book),
-            {"metadata": {"crm_contract_id": previous}},
+            {"metadata": {self.profile.subscription_link_key: previous}},
         )
         self.push(s.contract_end - 45 * DAY, "decide", (s.id, s.version))
 
@@ -1666,7 +1725,7 @@ class Simulation:
         if c.open_invoices:
             return
         c.stripe_deleted, c.stripe_deleted_at = True, t
-        self.event(t, "customer.deleted", lambda: customer_doc(c))
+        self.event(t, "customer.deleted", lambda: customer_doc(c, self.profile))
 
     def on_amend(self, t: int, sub_id: str) -> None:
         s = self.subs.get(sub_id)
@@ -1841,7 +1900,12 @@ class Simulation:
         if c.stripe_id and not c.stripe_deleted:
             prev = c.stripe_name
             c.stripe_name = new_name
-            self.event(self.at(t, 90), "customer.updated", lambda: customer_doc(c), {"name": prev})
+            self.event(
+                self.at(t, 90),
+                "customer.updated",
+                lambda: customer_doc(c, self.profile),
+                {"name": prev},
+            )
         if c.erp_id is not None:
             if self.due("rename"):
                 c.attr_fault = True

@@ -19,7 +19,13 @@ from sandbox import schema
 from sandbox.generator import money
 from sandbox.generator.catalog import CURRENCY_ERP_ID, SUBSIDIARY_BY_KEY
 from sandbox.generator.state import Invoice
-from sandbox.generator.stripe_docs import PriceBook, charge_doc, invoice_doc, payment_intent_doc
+from sandbox.generator.stripe_docs import (
+    PriceBook,
+    charge_doc,
+    invoice_doc,
+    invoice_reference,
+    payment_intent_doc,
+)
 from sandbox.generator.timeutil import DAY, iso_day, ns_datetime
 
 ERP_COLS = {t: tuple(name for name, _ in fields) for t, fields in schema.ERP_FIELDS.items()}
@@ -138,7 +144,7 @@ def invoice_rows(
             cust.stripe_id,
             inv.sub_id,
             inv.status,
-            orjson.dumps(invoice_doc(inv, cust)),  # type: ignore[arg-type]
+            orjson.dumps(invoice_doc(inv, cust, book.profile)),  # type: ignore[arg-type]
         ],
     )
     if lines:
@@ -206,6 +212,13 @@ def erp_invoice_rows(
         item = book.item_of_product[price["product"]]
         rate = None if proration else price["unit_amount"]
         lines.append((item, qty, rate, amount, start, end - 1, text))
+    # where the legacy integration names the Stripe invoice (the duplicate has nothing else)
+    profile = book.profile
+    reference = invoice_reference(inv, profile)
+    if profile.invoice_reference_field == "otherrefnum":
+        otherrefnum, memo_text = reference, f"Stripe invoice {inv.number}"
+    else:
+        otherrefnum, memo_text = None, reference
     same = xr == 1 or inv.erp_wrong_currency is not None
     cur, sub_cur = inv.currency, sub.currency
     txn_rows = out.setdefault(("erp", "transaction"), [])
@@ -226,8 +239,8 @@ def erp_invoice_rows(
             "status": st,
             "postingperiod": period_id(d),
             "externalid": external,
-            "otherrefnum": inv.id,
-            "memo": f"Stripe invoice {inv.number}",
+            "otherrefnum": otherrefnum,
+            "memo": memo_text,
             "voided": "T" if st == "V" else "F",
             "createddate": ns_datetime(created),
             "lastmodifieddate": ns_datetime(modified),

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from sandbox import schema
+from sandbox.generator.profile import CLASSIC, Profile
 from sandbox.generator.render import render_jobs
 from sandbox.generator.stripe_docs import PriceBook
 
@@ -140,7 +141,7 @@ def _serve(
                         sql = sqls[(db, table)] = _insert_sql(db, table)
                     cons[db].executemany(sql, rows)
             elif kind == "book":
-                book = PriceBook(op[1], op[2])
+                book = PriceBook(op[1], op[2], op[3])
             elif kind == "exec":
                 cons[op[1]].execute(op[2], op[3])
             elif kind == "query":
@@ -316,10 +317,11 @@ class Store:
         if total >= BATCH_BYTES or len(buf) >= BATCH:
             self._flush_one(key)
 
-    def set_book(self, seed: int, created: int) -> None:
-        """Tell the writers the price book (`PriceBook(seed, created)`) their jobs refer to."""
+    def set_book(self, seed: int, created: int, profile: Profile = CLASSIC) -> None:
+        """Tell the writers the price book (`PriceBook(seed, created, profile)`) their jobs
+        refer to."""
         for w in self._writers:
-            w.send(("book", seed, created))
+            w.send(("book", seed, created, profile))
 
     def job(self, db: str, payload: tuple[Any, ...], size: int = 200) -> None:
         """Queue a job for `render.render_jobs` in the writer of `db` (plain values only).

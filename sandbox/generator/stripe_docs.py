@@ -7,15 +7,21 @@ from typing import Any
 import orjson
 
 from sandbox.generator.catalog import PRODUCTS, Product
+from sandbox.generator.profile import CLASSIC, Profile
 from sandbox.generator.state import Customer, Invoice, Subscription
 from sandbox.ids import stripe_id
 
 
 class PriceBook:
-    """Stripe products and prices of the catalogue (ids are stable for a seed)."""
+    """Stripe products and prices of the catalogue (ids are stable for a seed), and the
+    profile whose conventions the documents follow."""
 
-    def __init__(self, seed: int, created: int) -> None:
+    #: a book pickled before profiles existed renders the classic company
+    profile: Profile = CLASSIC
+
+    def __init__(self, seed: int, created: int, profile: Profile = CLASSIC) -> None:
         self.created = created
+        self.profile = profile
         self.product_id: dict[str, str] = {}
         self.product_doc: dict[str, dict[str, Any]] = {}
         self.price_id: dict[tuple[str, str, str], str] = {}
@@ -30,7 +36,7 @@ class PriceBook:
             pid = stripe_id("prod", p.n, seed)
             self.product_id[p.code] = pid
             self.item_of_product[pid] = p.n
-            self.product_doc[p.code] = _product_doc(p, pid, created)
+            self.product_doc[p.code] = _product_doc(p, pid, created, profile.product_code_key)
             for cur, (monthly, annual) in p.prices.items():
                 variants = (
                     [("month", monthly), ("year", annual)] if p.recurring else [("one", monthly)]
@@ -58,7 +64,12 @@ class PriceBook:
         return orjson.Fragment(self.plan_json[price_id])
 
 
-def _product_doc(p: Product, pid: str, created: int) -> dict[str, Any]:
+def invoice_reference(inv: Invoice, profile: Profile) -> str:
+    """What the legacy ERP integration writes to name a Stripe invoice: its id or number."""
+    return inv.id if profile.invoice_reference_value == "id" else inv.number
+
+
+def _product_doc(p: Product, pid: str, created: int, code_key: str) -> dict[str, Any]:
     return {
         "id": pid,
         "object": "product",
@@ -70,7 +81,7 @@ def _product_doc(p: Product, pid: str, created: int) -> dict[str, Any]:
         "images": [],
         "livemode": False,
         "marketing_features": [],
-        "metadata": {"product_code": p.code},
+        "metadata": {code_key: p.code} if code_key else {},
         "name": p.name,
         "package_dimensions": None,
         "shippable": None,
@@ -119,7 +130,7 @@ def _price_doc(
     }
 
 
-def customer_doc(c: Customer, *, balance: int = 0) -> dict[str, Any]:
+def customer_doc(c: Customer, profile: Profile = CLASSIC, *, balance: int = 0) -> dict[str, Any]:
     """The customer object (a deleted one is rendered as a stub by the API, not here)."""
     return {
         "id": c.stripe_id,
@@ -148,7 +159,7 @@ def customer_doc(c: Customer, *, balance: int = 0) -> dict[str, Any]:
             "rendering_options": None,
         },
         "livemode": False,
-        "metadata": {"crm_account_id": c.account_id} if c.stripe_meta else {},
+        "metadata": {profile.customer_link_key: c.account_id} if c.stripe_meta else {},
         "name": c.stripe_name,
         "next_invoice_sequence": c.invoice_seq + 1,
         "phone": c.phone,
@@ -219,7 +230,7 @@ def subscription_doc(s: Subscription, c: Customer, book: PriceBook) -> dict[str,
         },
         "latest_invoice": s.latest_invoice,
         "livemode": False,
-        "metadata": {"crm_contract_id": s.contract_id},
+        "metadata": {book.profile.subscription_link_key: s.contract_id},
         "next_pending_invoice_item_invoice": None,
         "pause_collection": None,
         "pending_invoice_item_interval": None,
@@ -314,9 +325,10 @@ def line_doc(
     }
 
 
-def invoice_doc(inv: Invoice, c: Customer) -> dict[str, Any]:
+def invoice_doc(inv: Invoice, c: Customer, profile: Profile = CLASSIC) -> dict[str, Any]:
     """The invoice object with the first 10 lines embedded (`lines.has_more` beyond)."""
     paid = inv.status == "paid"
+    snapshot = inv.contract_id and not profile.unused("invoice.subscription_details.metadata")
     remaining = 0 if paid else inv.total - inv.amount_paid
     return {
         "id": inv.id,
@@ -404,7 +416,7 @@ def invoice_doc(inv: Invoice, c: Customer) -> dict[str, Any]:
         },
         "subscription": inv.sub_id,
         "subscription_details": {
-            "metadata": {"crm_contract_id": inv.contract_id} if inv.contract_id else {}
+            "metadata": {profile.subscription_link_key: inv.contract_id} if snapshot else {}
         },
         "subtotal": inv.total,
         "subtotal_excluding_tax": inv.total,
