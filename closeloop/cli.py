@@ -93,8 +93,20 @@ def _print_manifest(manifest: dict[str, Any], root: Path) -> None:
     out.print(table)
     out.print(
         f"seed {manifest.get('seed')}, scale {manifest.get('scale')}, "
+        f"profile {manifest.get('profile', 'classic')}, "
         f"history {manifest.get('start')} .. clock {manifest.get('clock')}"
     )
+
+
+def _print_profile(profile: dict[str, Any]) -> None:
+    table = Table(title=f"profile {profile.get('name')} (<sandbox>/profile.json)")
+    table.add_column("setting")
+    table.add_column("value")
+    for section in ("crm", "billing", "erp"):
+        for key, value in profile.get(section, {}).items():
+            shown = json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
+            table.add_row(f"{section}.{key}", shown)
+    out.print(table)
 
 
 @sandbox_app.command("generate")
@@ -108,9 +120,17 @@ def sandbox_generate(
         str, typer.Option(help="The simulated clock at the end of history (YYYY-MM-DD).")
     ] = "2026-11-01",
     months: Annotated[int, typer.Option(help="Months of history before the clock.")] = 24,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="Company conventions: classic, northwind, meridian, or a path to a .toml"
+            " profile (see docs/sandbox-data.md, Profiles)."
+        ),
+    ] = "classic",
 ) -> None:
     """Generate the simulated company under $CLOSELOOP_HOME/sandbox (replaces any existing one)."""
     from sandbox.generator import SCALES, generate
+    from sandbox.generator.profile import ProfileError, load_profile
     from sandbox.schema import SandboxPaths
 
     if scale not in SCALES:
@@ -124,6 +144,11 @@ def sandbox_generate(
     except ValueError as exc:
         console.print(f"[red]error:[/red] --end must be YYYY-MM-DD, got {end!r}")
         raise typer.Exit(2) from exc
+    try:
+        conventions = load_profile(profile)
+    except ProfileError as exc:
+        console.print(f"[red]error:[/red] --profile: {exc}")
+        raise typer.Exit(2) from exc
     paths = SandboxPaths.under(_settings().home)
     started = time.perf_counter()
     manifest = _run_with_progress(
@@ -135,6 +160,7 @@ def sandbox_generate(
         discrepancy_rate=rate,
         end=end_date,
         months=months,
+        profile=conventions,
     )
     _print_manifest(manifest, paths.root)
     out.print(f"generated in {time.perf_counter() - started:.1f} s")
@@ -171,6 +197,8 @@ def sandbox_info() -> None:
         raise typer.Exit(1)
     manifest = json.loads(paths.manifest.read_text())
     _print_manifest(manifest, paths.root)
+    if paths.profile.exists():
+        _print_profile(json.loads(paths.profile.read_text()))
     counts: Counter[str] = Counter()
     if paths.ground_truth.exists():
         with paths.ground_truth.open() as fh:
@@ -591,7 +619,19 @@ def _print_loop_summary(summary: Any) -> None:
     for key in ("planned", "applied", "verified", "escalated", "waiting_for_approval"):
         if key in summary.corrections:
             table.add_row(f"corrections {key.replace('_', ' ')}", f"{summary.corrections[key]:,}")
+    issues = summary.data_quality_issues
+    table.add_row("rows kept but flagged (ops.dq_issues)", f"{sum(issues.values()):,}")
+    for kind, n in sorted(issues.items()):
+        table.add_row(f"  {kind}", f"{n:,}")
     out.print(table)
+    for warning in summary.source_warnings:
+        console.print(f"[yellow]could not see:[/yellow] {warning}")
+    if issues:
+        console.print(
+            "flagged rows are listed with their reason in ops.dq_issues; "
+            "`closeloop doctor` suggests the settings that would resolve them",
+            style="dim",
+        )
     slowest = sorted(summary.stage_seconds.items(), key=lambda kv: -kv[1])[:6]
     out.print("stages: " + ", ".join(f"{step} {sec:.1f} s" for step, sec in slowest), style="dim")
     for failure in summary.failures[:20]:
@@ -613,6 +653,12 @@ def run(
     scale: Annotated[
         str, typer.Option(help="Sandbox scale to generate when none exists.")
     ] = "small",
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Sandbox profile to generate with when none exists (see docs/sandbox-data.md)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """The whole loop once, in-process through Dagster: ingest, build, plan, apply, verify.
@@ -629,7 +675,7 @@ def run(
     _check_sources(settings)
     # dbt's own log lines go to stderr with the rest of the progress; stdout is the summary
     with (
-        sources_for(settings, scale=scale) as env,
+        sources_for(settings, scale=scale, profile=profile) as env,
         patched_environ(env),
         contextlib.redirect_stdout(sys.stderr),
     ):
@@ -704,6 +750,27 @@ def transform(
         console.print(f"[red]error:[/red] {outcome.exception}")
     if not outcome.success:
         raise typer.Exit(1)
+
+
+@app.command("doctor")
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    limit: Annotated[int, typer.Option(help="Items each list shows (the rest is counted).")] = 20,
+) -> None:
+    """Read the landing (and the dbt models, when built) and report which conventions the data
+    follows, link coverage, unmapped products, currencies without rates and the settings to
+    set (docs/conventions.md). Exit 0 even when it finds problems; 2 when nothing has landed."""
+    from closeloop.doctor import DoctorError, render, run_doctor
+
+    try:
+        report = run_doctor(_settings(), limit=limit)
+    except DoctorError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        render(report, out)
 
 
 if __name__ == "__main__":
