@@ -66,6 +66,16 @@ def patched_env(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def without_unit_tests(args: Sequence[str]) -> list[str]:
+    """`args` with `--exclude-resource-type unit_test` added to a `build` that selects no types."""
+    out = list(args)
+    if not out or out[0] != "build":
+        return out
+    if any(a in ("--resource-type", "--resource-types", "--exclude-resource-type") for a in out):
+        return out
+    return [*out, "--exclude-resource-type", "unit_test"]
+
+
 def run_dbt(
     args: Sequence[str],
     settings: Settings | None = None,
@@ -73,6 +83,7 @@ def run_dbt(
     target: str | None = None,
     target_path: Path | None = None,
     extra_env: Mapping[str, str] | None = None,
+    unit_tests: bool = False,
 ) -> DbtOutcome:
     """Run one dbt command (`["build"]`, `["run", "-s", "kpi"]`, ...) against the project.
 
@@ -83,6 +94,9 @@ def run_dbt(
             warehouse setting.
         target_path: where dbt writes compiled SQL and artifacts (default dbt_project/target).
         extra_env: more environment variables for profiles.yml (e.g. `FAKESNOW_PORT`).
+        unit_tests: let a `build` run the unit tests too. closeloop's own builds leave them out
+            (dbt's advice: they belong in CI, and they bind to whatever columns a young landing
+            happens to have); `make test` runs them (tests/dbt/test_unit.py).
 
     Returns:
         The outcome, with each node's status and the failing or warning nodes by name.
@@ -92,6 +106,7 @@ def run_dbt(
     disable_telemetry()
     env = dbt_env(settings, target)
     env.update(extra_env or {})
+    args = without_unit_tests(args) if not unit_tests else list(args)
     cli = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     if target_path is not None:
         cli += ["--target-path", str(target_path)]

@@ -46,6 +46,21 @@ class Built:
             con.close()
 
 
+def copy_warehouse(built: Built, dest: Path) -> Settings:
+    """A private copy of the built home (warehouse and sandbox files) under `dest`."""
+    con = duckdb.connect(str(built.settings.duckdb_path))
+    try:
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    home = dest / "home"
+    home.mkdir(parents=True)
+    shutil.copytree(built.home / "sandbox", home / "sandbox")
+    settings = Settings.from_env({"CLOSELOOP_HOME": str(home)})
+    shutil.copyfile(built.settings.duckdb_path, settings.duckdb_path)
+    return settings
+
+
 @pytest.fixture(scope="session")
 def built(small_sandbox_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """Serve a copy of the session's `small` sandbox, ingest it, and `dbt build` once."""
