@@ -408,6 +408,10 @@ def ingest(
             f"{rejected:,} record(s) quarantined: select * from raw_<system>.quarantine",
             style="yellow",
         )
+    # what a source could not see (a permission the role lacks) and what it did instead
+    for summary in summaries:
+        for warning in summary.warnings:
+            out.print(f"warning: {warning}", style="yellow", soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------

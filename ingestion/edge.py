@@ -380,12 +380,32 @@ class TableStats:
     requests: int = 0
 
 
+@dataclass(frozen=True)
+class SourceWarning:
+    """Something a source could not see, and what it did instead (the run went on).
+
+    Attributes:
+        system: `crm`, `billing` or `erp`.
+        table: the raw table (or vendor table/object) concerned.
+        message: one human sentence or two, naming the permission or setting to change;
+            `str()` of the warning.
+    """
+
+    system: str
+    table: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class RunStats:
-    """Counts per table for the run summary and the progress display."""
+    """Counts per table for the run summary and the progress display, and the run's warnings."""
 
     def __init__(self, on_progress: Callable[[str, str, TableStats], None] | None = None) -> None:
         self.tables: dict[tuple[str, str], TableStats] = {}
         self.on_progress = on_progress
+        self.warnings: list[SourceWarning] = []
 
     def table(self, system: str, table: str) -> TableStats:
         """The counters of one table (created on first use)."""
@@ -401,6 +421,15 @@ class RunStats:
         stats.deleted += deleted
         if self.on_progress is not None:
             self.on_progress(system, table, stats)
+
+
+def warn(stats: RunStats | None, system: str, table: str, message: str) -> SourceWarning:
+    """Log `message` once as a warning and keep it on `stats` for the run summary."""
+    warning = SourceWarning(system, table, message)
+    log.warning("%s", message)
+    if stats is not None:
+        stats.warnings.append(warning)
+    return warning
 
 
 class Batcher:

@@ -22,7 +22,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from closeloop.settings import Settings
-from ingestion.edge import QUARANTINE_TABLE, RunStats, TableStats, bulk_gc
+from ingestion.edge import QUARANTINE_TABLE, RunStats, SourceWarning, TableStats, bulk_gc
 from ingestion.http import RetryPolicy, SourceError
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,19 @@ class TableSummary:
 
 @dataclass
 class SystemSummary:
-    """One system's run."""
+    """One system's run.
+
+    Attributes:
+        warnings: what the source could not see and what it did instead (an optional table
+            the role may not read, a key sweep that could not run), each said once; the run
+            still succeeded. `str(w)` is the message naming the permission or setting.
+    """
 
     system: str
     seconds: float
     tables: list[TableSummary] = field(default_factory=list)
     resumed_pending: bool = False
+    warnings: list[SourceWarning] = field(default_factory=list)
 
     @property
     def rows_loaded(self) -> int:
@@ -190,7 +197,12 @@ def run_system(
     trace = pipeline.last_trace
     if trace is not None and trace.last_normalize_info is not None:
         counts = dict(trace.last_normalize_info.row_counts)
-    summary = SystemSummary(system, time.perf_counter() - started, resumed_pending=resumed)
+    summary = SystemSummary(
+        system,
+        time.perf_counter() - started,
+        resumed_pending=resumed,
+        warnings=[w for w in stats.warnings if w.system == system],
+    )
     names = sorted(
         {t for t in counts if not t.startswith("_dlt")}
         | {t for (s, t) in stats.tables if s == system}
@@ -229,7 +241,7 @@ def run_ingest(
         retry: retry policy overriding the default.
 
     Returns:
-        One summary per system.
+        One summary per system; `summary.warnings` lists what each source could not see.
     """
     settings = settings or Settings.from_env()
     stats = RunStats(on_progress)

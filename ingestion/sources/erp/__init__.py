@@ -14,6 +14,13 @@ hard-delete column), like the CRM's `IsDeleted` rows and Stripe's `*.deleted` ev
 transaction also takes the `transactionline` and `previoustransactionlink` rows landed for it,
 whose keys are looked up in the warehouse. `deletedrecord` itself lands as a table.
 
+Only a role with the *Deleted Records* permission may read `deletedrecord`; without it NetSuite
+answers as for an unknown table. Optional tables (`optional_tables`) the role may not read give
+one warning naming the permission (`RunStats.warnings`, shown by `closeloop ingest` and the loop
+summary) and the run goes on. Deletions then come from a key sweep (`key_sweep`): the ids of
+the landed customers and transactions that NetSuite no longer lists are merged as delete
+markers, with their lines and links, at most once per `key_sweep_every_hours`.
+
 NetSuite lists neither a line removed from a transaction that still exists (lines are
 renumbered when amounts change) nor an application removed from a payment or credit memo. So
 after an incremental read of `transaction`, the lines and links landed for the transactions it
@@ -24,6 +31,7 @@ batched queries, and each landed key that is gone is merged as a delete marker t
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +50,7 @@ from ingestion.edge import (
     account_date,
     emit,
     ns_timestamp,
+    warn,
 )
 from ingestion.http import RetryPolicy, SourceError
 from ingestion.sources.erp.helpers import SuiteQLClient
@@ -51,11 +60,20 @@ from ingestion.sources.erp.settings import (
     DELETED_RECORD_TABLES,
     IN_LIST_LIMIT,
     KEY_QUERY_PARENTS,
+    KEY_SWEEP,
+    KEY_SWEEP_EVERY_HOURS,
+    KEY_SWEEP_MODES,
+    KEY_SWEEP_STATE,
     MAX_ROWS_PER_QUERY,
+    OPTIONAL_TABLES,
+    SWEPT_TABLES,
+    TABLE_PERMISSIONS,
     TABLES,
     TIMESTAMP_FORMAT,
     ErpTable,
 )
+
+log = logging.getLogger(__name__)
 
 SYSTEM = "erp"
 _TS_PREFIX = "cl_ts_"
@@ -154,6 +172,24 @@ def _read_table(
     save_seen(state, newest, newest_seen)
 
 
+def unreadable(exc: BaseException, table: str) -> bool:
+    """Whether `exc` is NetSuite refusing `table` to this role: SuiteQL answers a table the role
+    may not read exactly as an unknown one (400, `Record '<table>' was not found`)."""
+    if not isinstance(exc, SourceError) or exc.status not in (400, 403):
+        return False
+    text = str(exc).lower()
+    return f"record '{table.lower()}' was not found" in text or "insufficient_permission" in text
+
+
+def permission_warning(table: str, exc: BaseException, instead: str) -> str:
+    """The one warning of an optional table the role may not read."""
+    permission = TABLE_PERMISSIONS.get(table, f"permission to read {table}")
+    return (
+        f"erp: NetSuite refused SuiteQL on {table} (\"Record '{table}' was not found\"): the "
+        f"integration role lacks the {permission}. {instead}"
+    )
+
+
 def _table_resource(
     table: str,
     conf: ErpTable,
@@ -162,6 +198,7 @@ def _table_resource(
     stats: RunStats | None,
     max_rows: int = MAX_ROWS_PER_QUERY,
     deletions: _Deletions | None = None,
+    optional: bool = False,
 ) -> DltResource:
     def rows() -> Iterator[Any]:
         if deletions is not None:
@@ -169,7 +206,17 @@ def _table_resource(
         state = dlt.current.resource_state()
         if table != "transaction" or deletions is None or not state.get("cursor"):
             # A first (full) load reads every line and link as it is: nothing can be stale.
-            yield from _read_table(table, conf, client, date_format, stats, max_rows, state)
+            try:
+                yield from _read_table(table, conf, client, date_format, stats, max_rows, state)
+            except SourceError as exc:
+                if not (optional and unreadable(exc, table)):
+                    raise
+                instead = (
+                    f"closeloop lands nothing for {table} this run and goes on; grant the "
+                    f"permission, or remove {table} from SOURCES__ERP__OPTIONAL_TABLES to "
+                    "make it required."
+                )
+                warn(stats, SYSTEM, table, permission_warning(table, exc, instead))
             return
         changed: set[int] = set()
         for item in _read_table(table, conf, client, date_format, stats, max_rows, state):
@@ -195,22 +242,102 @@ class _Deletions:
     """
 
     def __init__(
-        self, client: SuiteQLClient, date_format: str, stats: RunStats | None, max_rows: int
+        self,
+        client: SuiteQLClient,
+        date_format: str,
+        stats: RunStats | None,
+        max_rows: int,
+        *,
+        optional: bool = True,
+        key_sweep: str = KEY_SWEEP,
+        key_sweep_every_hours: float = KEY_SWEEP_EVERY_HOURS,
     ) -> None:
         self.client = client
         self.date_format = date_format
         self.stats = stats
         self.max_rows = max_rows
+        self.optional = optional
+        self.key_sweep = key_sweep
+        self.every = dt.timedelta(hours=key_sweep_every_hours)
         self.started = False
         self.items: list[Any] = []  # deletedrecord rows as read (dlt items)
         self.deleted: dict[str, set[int]] = {}  # raw table -> ids deleted
         self.state: dict[str, Any] = {}
+        self.swept_at: str | None = None  # this run's sweep, saved with the run's state
 
     def start(self) -> None:
         if self.started:
             return
         self.started = True
-        self.state = dict(dlt.current.source_state().get(DELETED_TABLE) or {})
+        source_state = dlt.current.source_state()
+        self.state = dict(source_state.get(DELETED_TABLE) or {})
+        refused: SourceError | None = None
+        try:
+            self._read_deleted()
+        except SourceError as exc:
+            if not (self.optional and unreadable(exc, DELETED_TABLE)):
+                raise
+            refused = exc
+            self.items, self.deleted, self.state = [], {}, dict(self.state)
+        wanted = self.key_sweep == "always" or (self.key_sweep == "auto" and refused is not None)
+        last: str | None = (source_state.get(KEY_SWEEP_STATE) or {}).get("last")
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        next_at = dt.datetime.fromisoformat(last) + self.every if last else now
+        outcome = ""
+        if wanted and now >= next_at:
+            outcome = self._sweep(now)
+        elif wanted:
+            outcome = f"The last sweep ran at {last}; the next runs after {next_at.isoformat()}."
+            log.info("erp: key sweep not due (last %s, next after %s)", last, next_at)
+        if refused is None:
+            return
+        if self.key_sweep == "never":
+            instead = (
+                "Deletions in NetSuite are NOT seen: the key sweep is off "
+                "(SOURCES__ERP__KEY_SWEEP=never); grant the permission or set it to auto."
+            )
+        else:
+            hours = self.every.total_seconds() / 3600
+            every = "every run" if hours == 0 else f"at most every {hours:g} h"
+            instead = (
+                "closeloop finds deletions with a key sweep instead "
+                f"(SOURCES__ERP__KEY_SWEEP={self.key_sweep}, {every}): landed customers and "
+                "transactions NetSuite no longer lists are deleted with their lines and links. "
+                f"{outcome}"
+            ).strip()
+        warn(self.stats, SYSTEM, DELETED_TABLE, permission_warning(DELETED_TABLE, refused, instead))
+
+    def _sweep(self, now: dt.datetime) -> str:
+        """Compare the landed ids of `SWEPT_TABLES` with NetSuite's; what is gone is deleted.
+
+        Returns:
+            What the sweep did, for the warning; a sweep that cannot run warns on its own.
+        """
+        found = 0
+        try:
+            for table in SWEPT_TABLES:
+                landed = _landed_ids(table)
+                if not landed:
+                    continue  # never landed: a first (full) load cannot hold stale rows
+                listed = listed_ids(self.client, table, TABLES[table], self.max_rows)
+                gone = landed - listed - self.deleted.get(table, set())
+                if gone:
+                    self.deleted.setdefault(table, set()).update(gone)
+                    found += len(gone)
+        except SourceError as exc:
+            warn(
+                self.stats,
+                SYSTEM,
+                "key_sweep",
+                f"erp: the key sweep could not run ({exc}); deletions are looked for again "
+                "on the next run.",
+            )
+            return "This run's sweep failed."
+        self.swept_at = now.isoformat()
+        log.info("erp: key sweep found %d record(s) deleted in NetSuite", found)
+        return f"This run's sweep found {found} deleted record(s)."
+
+    def _read_deleted(self) -> None:
         conf = TABLES[DELETED_TABLE]
         for item in _read_table(
             DELETED_TABLE,
@@ -334,26 +461,64 @@ def current_keys(
     IN (...) ORDER BY t.uniquekey`): one query per `chunk` parents, each resumed after its last
     key once it has read `max_rows` rows (NetSuite's ceiling for one query)."""
     out: set[tuple[int, ...]] = set()
-    cols = ", ".join(f"t.{c}" for c in key)
     for start in range(0, len(parents), chunk):
         ids = ", ".join(str(int(p)) for p in parents[start : start + chunk])
         match = " OR ".join(f"t.{r} IN ({ids})" for r in refs)
-        last: tuple[int, ...] | None = None
-        while True:
-            where = f"({match})" if last is None else f"({match}) AND {_key_after(key, last)}"
-            pages = client.query(f"SELECT {cols} FROM {table} t WHERE {where} ORDER BY {cols}")
-            read = 0
-            while read < max_rows:
-                page = next(pages, None)
-                if page is None:
-                    break
-                read += len(page)
-                for row in page:
-                    last = tuple(int(row[c]) for c in key)
-                    out.add(last)
-            if read < max_rows:
-                break
+        out |= _keys_where(client, table, key, match, max_rows)
     return out
+
+
+def _keys_where(
+    client: SuiteQLClient, table: str, key: tuple[str, ...], match: str, max_rows: int
+) -> set[tuple[int, ...]]:
+    """The integer keys of the rows of `table` matching `match` (SuiteQL over alias `t`, or
+    "" for all), in key order, each query resumed after its last key once it has read
+    `max_rows` rows (NetSuite's ceiling for one query)."""
+    out: set[tuple[int, ...]] = set()
+    cols = ", ".join(f"t.{c}" for c in key)
+    last: tuple[int, ...] | None = None
+    while True:
+        where = [f"({match})"] if match else []
+        if last is not None:
+            where.append(_key_after(key, last))
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        pages = client.query(f"SELECT {cols} FROM {table} t{clause} ORDER BY {cols}")
+        read = 0
+        while read < max_rows:
+            page = next(pages, None)
+            if page is None:
+                break
+            read += len(page)
+            for row in page:
+                last = tuple(int(row[c]) for c in key)
+                out.add(last)
+        if read < max_rows:
+            break
+    return out
+
+
+def _landed_ids(table: str) -> set[int]:
+    """The ids of the rows of `table` in the warehouse (none before its first load)."""
+    try:
+        schema = dlt.current.source_schema()
+    except Exception:  # no pipeline context: nothing has landed
+        return set()
+    if schema.naming.normalize_table_identifier(table) not in schema.tables:
+        return set()
+    pipeline = dlt.current.pipeline()
+    with pipeline.sql_client() as client:
+        qualified = client.make_qualified_table_name(table)
+        rows = client.execute_sql(f"select {client.escape_column_name('id')} from {qualified}")
+        return {int(r[0]) for r in rows or [] if r[0] is not None}
+
+
+def listed_ids(
+    client: SuiteQLClient, table: str, conf: ErpTable, max_rows: int = MAX_ROWS_PER_QUERY
+) -> set[int]:
+    """Every id NetSuite lists now in `table` under the source's own filter (`SELECT t.id FROM
+    transaction t WHERE t.type IN (...) ORDER BY t.id`), paged like any SuiteQL read and
+    resumed after the last id once a query has read `max_rows` rows."""
+    return {k[0] for k in _keys_where(client, table, ("id",), conf.where, max_rows)}
 
 
 def _deletedrecord_resource(deletions: _Deletions) -> DltResource:
@@ -363,6 +528,8 @@ def _deletedrecord_resource(deletions: _Deletions) -> DltResource:
         yield from deletions.markers()
         if deletions.state.get("cursor"):
             dlt.current.source_state()[DELETED_TABLE] = deletions.state
+        if deletions.swept_at is not None:
+            dlt.current.source_state()[KEY_SWEEP_STATE] = {"last": deletions.swept_at}
 
     conf = TABLES[DELETED_TABLE]
     return dlt.resource(
@@ -376,6 +543,9 @@ def erp_source(
     access_token: str = dlt.secrets.value,
     date_format: str = DEFAULT_DATE_FORMAT,
     max_rows_per_query: int = MAX_ROWS_PER_QUERY,
+    optional_tables: str = OPTIONAL_TABLES,
+    key_sweep: str = KEY_SWEEP,
+    key_sweep_every_hours: float = KEY_SWEEP_EVERY_HOURS,
     ca_bundle: str | None = None,
     stats: Any = None,
     retry: Any = None,
@@ -389,6 +559,13 @@ def erp_source(
         date_format: the account's date preference (SOURCES__ERP__DATE_FORMAT).
         max_rows_per_query: rows one query reads before the next resumes from the cursor
             (NetSuite's ceiling is 100,000; SOURCES__ERP__MAX_ROWS_PER_QUERY).
+        optional_tables: comma-separated tables the run goes on without, with one warning,
+            when the role may not read them (SOURCES__ERP__OPTIONAL_TABLES; `deletedrecord`).
+        key_sweep: when to find deletions by comparing the landed customer and transaction ids
+            with NetSuite's: `auto` (when `deletedrecord` cannot be read), `always` or `never`
+            (SOURCES__ERP__KEY_SWEEP).
+        key_sweep_every_hours: hours between two sweeps, 0 = every run
+            (SOURCES__ERP__KEY_SWEEP_EVERY_HOURS; the last sweep's time is in the source state).
         ca_bundle: CA file to trust instead of the system store (the sandbox under TLS).
         stats: a `RunStats` to count rows into.
         retry: a `RetryPolicy` overriding the default retries.
@@ -405,9 +582,40 @@ def erp_source(
         verify=ca_bundle or True,
     )
     run_stats = stats if isinstance(stats, RunStats) else None
-    deletions = _Deletions(client, date_format, run_stats, max_rows_per_query)
+    mode = str(key_sweep).strip().lower()
+    if mode not in KEY_SWEEP_MODES:
+        raise ValueError(
+            f"SOURCES__ERP__KEY_SWEEP={key_sweep!r}: choose {', '.join(KEY_SWEEP_MODES)}"
+        )
+    every = float(key_sweep_every_hours)
+    if every < 0:
+        raise ValueError(f"SOURCES__ERP__KEY_SWEEP_EVERY_HOURS={key_sweep_every_hours!r} < 0")
+    optional = {t.strip().lower() for t in str(optional_tables or "").split(",") if t.strip()}
+    unknown = optional - set(TABLES)
+    if unknown:
+        raise ValueError(
+            f"SOURCES__ERP__OPTIONAL_TABLES names unknown table(s) {', '.join(sorted(unknown))}"
+        )
+    deletions = _Deletions(
+        client,
+        date_format,
+        run_stats,
+        max_rows_per_query,
+        optional=DELETED_TABLE in optional,
+        key_sweep=mode,
+        key_sweep_every_hours=every,
+    )
     resources = [
-        _table_resource(table, conf, client, date_format, run_stats, max_rows_per_query, deletions)
+        _table_resource(
+            table,
+            conf,
+            client,
+            date_format,
+            run_stats,
+            max_rows_per_query,
+            deletions,
+            optional=table in optional,
+        )
         for table, conf in TABLES.items()
         if table != DELETED_TABLE
     ]

@@ -51,6 +51,28 @@ DELETED_RECORD_TABLES = {
     "customerpayment": "transaction",
     "creditmemo": "transaction",
 }
+#: Raw tables a key sweep compares with NetSuite: those `deletedrecord` deletes from (a swept
+#: transaction also takes its lines and links, as a listed one does).
+SWEPT_TABLES = tuple(sorted(set(DELETED_RECORD_TABLES.values())))
+#: Tables the run goes on without when the role may not read them (SOURCES__ERP__OPTIONAL_TABLES,
+#: comma-separated). Every other table is required: a refusal fails the run.
+OPTIONAL_TABLES = "deletedrecord"
+#: The NetSuite permission each optional table needs, as the role setup names it.
+TABLE_PERMISSIONS = {
+    "deletedrecord": (
+        "Deleted Records permission (Setup > Users/Roles > Manage Roles > the role > "
+        "Permissions > Setup)"
+    ),
+}
+#: When to compare the ERP's ids with the landed ones (SOURCES__ERP__KEY_SWEEP): `auto` when
+#: `deletedrecord` cannot be read, `always` every due run, `never`.
+KEY_SWEEP_MODES = ("auto", "always", "never")
+KEY_SWEEP = "auto"
+#: Hours between two key sweeps (SOURCES__ERP__KEY_SWEEP_EVERY_HOURS); 0 sweeps every run.
+KEY_SWEEP_EVERY_HOURS = 24.0
+#: The source state key holding the last sweep's time.
+KEY_SWEEP_STATE = "key_sweep"
+
 #: The hard-delete column of the raw tables rows can be deleted from: `true` removes the row at
 #: merge (NetSuite has no such field; only the source's delete markers carry it).
 DELETED_COLUMN = "cl_deleted"
