@@ -146,3 +146,41 @@
 {% macro duckdb__add_seconds(col, n) -%}
     ({{ col }} + to_seconds(cast({{ n }} as bigint)))
 {%- endmacro %}
+
+{# Every day from start to end (inclusive), as a `date_day` column. #}
+{% macro date_spine(start_date, end_date) -%}
+    {{ return(adapter.dispatch('date_spine', 'closeloop')(start_date, end_date)) }}
+{%- endmacro %}
+{% macro default__date_spine(start_date, end_date) -%}
+    select date_day
+    from (
+        -- seq4() may skip values: number the generated rows instead (100 years of days)
+        select
+            cast(dateadd(
+                day,
+                row_number() over (order by seq4()) - 1,
+                cast({{ start_date }} as date)
+            ) as date) as date_day
+        from table(generator(rowcount => 36525))
+    ) as days
+    where date_day <= {{ end_date }}
+{%- endmacro %}
+{% macro duckdb__date_spine(start_date, end_date) -%}
+    select cast(generate_series as date) as date_day
+    from generate_series(
+        cast(cast({{ start_date }} as date) as timestamp),
+        cast(cast({{ end_date }} as date) as timestamp),
+        interval 1 day
+    )
+{%- endmacro %}
+
+{# The first substring matching a regular expression, or null. #}
+{% macro regexp_first(col, pattern) -%}
+    {{ return(adapter.dispatch('regexp_first', 'closeloop')(col, pattern)) }}
+{%- endmacro %}
+{% macro default__regexp_first(col, pattern) -%}
+    regexp_substr({{ col }}, {{ pattern }})
+{%- endmacro %}
+{% macro duckdb__regexp_first(col, pattern) -%}
+    nullif(regexp_extract({{ col }}, {{ pattern }}), '')
+{%- endmacro %}

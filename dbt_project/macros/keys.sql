@@ -24,3 +24,24 @@
         "''"
     ) }}, '')
 {%- endmacro %}
+
+{# A Salesforce id compared as Salesforce does: the first 15 characters, case-sensitively (18
+   character ids add a case-safe suffix; some tools export 15). #}
+{% macro sf_id15(col) -%}
+    substr({{ col }}, 1, 15)
+{%- endmacro %}
+
+{# The value looks like a Salesforce id of the object whose key prefix is `prefix` (Account
+   '001', Contract '800'): 15 or 18 letters and digits. #}
+{% macro is_sf_id(col, prefix) -%}
+    (
+        substr({{ col }}, 1, 3) = '{{ prefix }}'
+        and length({{ col }}) in (15, 18)
+        and {{ regexp_first(col, "'^[A-Za-z0-9]+$'") }} is not null
+    )
+{%- endmacro %}
+
+{# Names and codes compared loosely: lower case, letters and digits only. #}
+{% macro normalize_code(col) -%}
+    nullif({{ regexp_replace_all('lower(' ~ col ~ ')', "'[^a-z0-9]'", "''") }}, '')
+{%- endmacro %}

@@ -52,3 +52,30 @@
     {%- endfor -%}
     {{ return(out) }}
 {%- endmacro %}
+
+{# The Salesforce id a billing record links to, and the landed column it came from: the column
+   `configured` names (a var), else the first landed `metadata__*` column whose value is a
+   Salesforce id of the object of key `prefix` ('001' Account, '800' Contract). Returns
+   {'value': sql, 'column': sql}. #}
+{% macro crm_link(present, configured, prefix) -%}
+    {%- if configured -%}
+        {{ return({
+            'value': raw_column(present, configured, 'varchar'),
+            'column': "case when " ~ raw_column(present, configured, 'varchar') ~ " is not null then '" ~ configured ~ "' end",
+        }) }}
+    {%- endif -%}
+    {%- set candidates = raw_columns_like(present, 'metadata__') -%}
+    {%- if not candidates -%}
+        {{ return({'value': 'cast(null as varchar)', 'column': 'cast(null as varchar)'}) }}
+    {%- endif -%}
+    {%- set value_sql = ['case'] -%}
+    {%- set column_sql = ['case'] -%}
+    {%- for name in candidates -%}
+        {%- set test = is_sf_id('cast(' ~ name ~ ' as varchar)', prefix) -%}
+        {%- do value_sql.append('when ' ~ test ~ ' then cast(' ~ name ~ ' as varchar)') -%}
+        {%- do column_sql.append('when ' ~ test ~ " then '" ~ name ~ "'") -%}
+    {%- endfor -%}
+    {%- do value_sql.append('end') -%}
+    {%- do column_sql.append('end') -%}
+    {{ return({'value': value_sql | join(' '), 'column': column_sql | join(' ')}) }}
+{%- endmacro %}

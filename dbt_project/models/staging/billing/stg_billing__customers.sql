@@ -1,4 +1,5 @@
 {%- set cols = raw_columns(source('raw_billing', 'customers')) -%}
+{%- set link = crm_link(cols, var('billing_customer_crm_link'), '001') -%}
 
 with
 
@@ -12,7 +13,8 @@ renamed as (
 
     select
         id as customer_id,
-        {{ raw_column(cols, var('billing_customer_crm_link'), 'varchar') }} as crm_account_id,
+        {{ link.value }} as crm_account_id,
+        {{ link.column }} as crm_account_link_column,
         {{ raw_column(cols, 'name', 'varchar') }} as customer_name,
         {{ raw_column(cols, 'email', 'varchar') }} as email,
         {{ raw_column(cols, 'phone', 'varchar') }} as phone,

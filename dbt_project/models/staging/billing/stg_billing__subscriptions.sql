@@ -1,4 +1,5 @@
 {%- set cols = raw_columns(source('raw_billing', 'subscriptions')) -%}
+{%- set link = crm_link(cols, var('billing_subscription_crm_link'), '800') -%}
 
 with
 
@@ -13,7 +14,8 @@ renamed as (
     select
         id as subscription_id,
         {{ raw_column(cols, 'customer', 'varchar') }} as customer_id,
-        {{ raw_column(cols, var('billing_subscription_crm_link'), 'varchar') }} as crm_contract_id,
+        {{ link.value }} as crm_contract_id,
+        {{ link.column }} as crm_contract_link_column,
         {{ raw_column(cols, 'latest_invoice', 'varchar') }} as latest_invoice_id,
         {{ raw_column(cols, 'status', 'varchar') }} as subscription_status,
         {{ raw_column(cols, 'collection_method', 'varchar') }} as collection_method,
