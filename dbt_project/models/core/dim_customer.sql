@@ -33,6 +33,12 @@ subsidiaries as (
 
 ),
 
+classified as (
+
+    select * from {{ ref('int_customers_classified') }}
+
+),
+
 final as (
 
     select
@@ -57,15 +63,18 @@ final as (
         xref.match_method,
         xref.match_confidence,
         -- booleans
-        coalesce(accounts.account_type = 'Customer', false) as is_customer,
+        coalesce(classified.is_customer, false) as is_customer,
         -- timestamps
         cast(coalesce(accounts.created_at, billing.created_at, erp.created_at) as timestamp)
-            as created_at
+            as created_at,
+        -- how is_customer was decided
+        cast(classified.customer_rule as varchar) as customer_rule
     from xref
     left join accounts on xref.crm_account_id = accounts.account_id
     left join billing on xref.billing_customer_id = billing.customer_id
     left join erp on xref.erp_customer_id = cast(erp.erp_customer_id as varchar)
     left join subsidiaries on erp.subsidiary_id = subsidiaries.subsidiary_id
+    left join classified on xref.customer_id = classified.customer_id
 
 )
 

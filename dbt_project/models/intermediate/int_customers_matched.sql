@@ -1,4 +1,5 @@
--- CRM, billing and ERP customers matched: exact id links first, then tax id, e-mail/web
+-- CRM, billing and ERP customers matched: exact id links first (Salesforce ids compared on
+-- their first 15 characters, case-sensitively), then tax id, e-mail/web
 -- domain and normalized name, each candidate kept only when it is unambiguous. A Stripe
 -- customer deleted since (gone from the customer list) is still known from its subscriptions,
 -- whose CRM contract names the account.
@@ -40,6 +41,14 @@ erp as (
 
 ),
 
+activated_contracts as (
+
+    select distinct account_id
+    from {{ ref('stg_crm__contracts') }}
+    where contract_status = 'Activated'
+
+),
+
 billing_by_id as (
 
     select
@@ -48,7 +57,7 @@ billing_by_id as (
         'id' as match_method,
         cast(1.00 as decimal(3, 2)) as match_confidence
     from billing
-    inner join accounts on billing.crm_account_id = accounts.account_id
+    inner join accounts on {{ sf_id15('billing.crm_account_id') }} = {{ sf_id15('accounts.account_id') }}
 
 ),
 
@@ -111,7 +120,7 @@ billing_deleted as (
         cast(0.90 as decimal(3, 2)) as match_confidence
     from {{ ref('stg_billing__subscriptions') }} as subscriptions
     inner join {{ ref('stg_crm__contracts') }} as contracts
-        on subscriptions.crm_contract_id = contracts.contract_id
+        on {{ sf_id15('subscriptions.crm_contract_id') }} = {{ sf_id15('contracts.contract_id') }}
     where
         subscriptions.customer_id not in (select b.billing_customer_id from billing as b)
         and contracts.account_id not in (select b.account_id from billing_by_id as b)
@@ -139,7 +148,7 @@ erp_by_id as (
         'id' as match_method,
         cast(1.00 as decimal(3, 2)) as match_confidence
     from erp
-    inner join accounts on erp.external_id = accounts.account_id
+    inner join accounts on {{ sf_id15('erp.external_id') }} = {{ sf_id15('accounts.account_id') }}
 
 ),
 
@@ -216,8 +225,13 @@ crm_side as (
     from accounts
     left join billing_matches on accounts.account_id = billing_matches.account_id
     left join erp_matches on accounts.account_id = erp_matches.account_id
+    -- every account tied to billing or the ERP, and customers by behaviour (an activated
+    -- contract) or by a picklist value the company configured
     where
-        accounts.account_type = 'Customer'
+        accounts.account_id in (select c.account_id from activated_contracts as c)
+        {%- if var('customer_account_types') %}
+        or accounts.account_type in ({% for t in var('customer_account_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %})
+        {%- endif %}
         or billing_matches.account_id is not null
         or erp_matches.account_id is not null
 

@@ -28,13 +28,18 @@ items as (
 
 live_subscriptions as (
 
+    -- the contract as the CRM spells its id (a link may hold the 15-character form)
     select
-        subscription_id,
-        crm_contract_id,
-        created_at
+        subscriptions.subscription_id,
+        contracts.contract_id as crm_contract_id,
+        subscriptions.created_at
     from subscriptions
-    where subscription_status in ('active', 'past_due') and crm_contract_id is not null
-    qualify row_number() over (partition by crm_contract_id order by created_at desc) = 1
+    inner join contracts
+        on {{ sf_id15('subscriptions.crm_contract_id') }} = {{ sf_id15('contracts.contract_id') }}
+    where subscriptions.subscription_status in ('active', 'past_due')
+    qualify row_number() over (
+        partition by contracts.contract_id order by subscriptions.created_at desc
+    ) = 1
 
 ),
 

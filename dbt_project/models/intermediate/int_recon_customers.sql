@@ -1,5 +1,5 @@
--- Customer discrepancies: a CRM customer missing in billing or the ERP, and ERP names that
--- differ from the CRM (the system of record for the account).
+-- Customer discrepancies: a CRM customer (by behaviour: int_customers_classified) missing in
+-- billing or the ERP, and ERP names that differ from the CRM (the system of record).
 with
 
 xref as (
@@ -23,6 +23,12 @@ contracts as (
 erp as (
 
     select * from {{ ref('stg_erp__customers') }}
+
+),
+
+classified as (
+
+    select * from {{ ref('int_customers_classified') }}
 
 ),
 
@@ -71,7 +77,8 @@ missing_in_erp as (
         accounts.last_modified_at as detected_at
     from xref
     inner join accounts on xref.crm_account_id = accounts.account_id
-    where accounts.account_type = 'Customer' and xref.erp_customer_id is null
+    inner join classified on xref.customer_id = classified.customer_id
+    where classified.is_customer and xref.erp_customer_id is null
 
 ),
 

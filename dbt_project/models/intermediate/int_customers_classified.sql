@@ -1,0 +1,106 @@
+-- Which matched customers are customers, decided by behaviour and not by a picklist label:
+-- an activated CRM contract, a live billing subscription (active or past_due, found through the
+-- customer or its contract) or a paid invoice; else an Account.Type the company lists in the
+-- `customer_account_types` var. `customer_rule` says which held first, in that order.
+with
+
+xref as (
+
+    select * from {{ ref('customer_xref') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('stg_crm__accounts') }}
+
+),
+
+contracts as (
+
+    select * from {{ ref('stg_crm__contracts') }}
+
+),
+
+subscriptions as (
+
+    select * from {{ ref('stg_billing__subscriptions') }}
+
+),
+
+invoices as (
+
+    select * from {{ ref('stg_billing__invoices') }}
+
+),
+
+activated as (
+
+    select distinct account_id
+    from contracts
+    where contract_status = 'Activated'
+
+),
+
+live_by_customer as (
+
+    select distinct customer_id as billing_customer_id
+    from subscriptions
+    where subscription_status in ('active', 'past_due')
+
+),
+
+live_by_contract as (
+
+    select distinct contracts.account_id
+    from subscriptions
+    inner join contracts
+        on {{ sf_id15('subscriptions.crm_contract_id') }} = {{ sf_id15('contracts.contract_id') }}
+    where subscriptions.subscription_status in ('active', 'past_due')
+
+),
+
+paid as (
+
+    select distinct customer_id as billing_customer_id
+    from invoices
+    where invoice_status = 'paid' and total > 0
+
+),
+
+classified as (
+
+    select
+        xref.customer_id,
+        xref.crm_account_id,
+        case
+            when activated.account_id is not null then 'activated_contract'
+            when
+                live_by_customer.billing_customer_id is not null
+                or live_by_contract.account_id is not null then 'live_subscription'
+            when paid.billing_customer_id is not null then 'paid_invoice'
+            {%- if var('customer_account_types') %}
+            when accounts.account_type in ({% for t in var('customer_account_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %}) then 'account_type'
+            {%- endif %}
+        end as customer_rule
+    from xref
+    left join accounts on xref.crm_account_id = accounts.account_id
+    left join activated on xref.crm_account_id = activated.account_id
+    left join live_by_customer on xref.billing_customer_id = live_by_customer.billing_customer_id
+    left join live_by_contract on xref.crm_account_id = live_by_contract.account_id
+    left join paid on xref.billing_customer_id = paid.billing_customer_id
+
+),
+
+final as (
+
+    select
+        customer_id,
+        crm_account_id,
+        customer_rule is not null as is_customer,
+        customer_rule
+    from classified
+
+)
+
+select * from final
