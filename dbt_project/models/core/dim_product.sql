@@ -8,7 +8,13 @@ crm as (
 
 billing as (
 
-    select * from {{ ref('stg_billing__products') }}
+    select
+        products.*,
+        mapped.product_code as mapped_product_code,
+        mapped.product_match_method
+    from {{ ref('stg_billing__products') }} as products
+    inner join {{ ref('int_products_mapped') }} as mapped
+        on products.product_id = mapped.product_id
 
 ),
 
@@ -21,7 +27,8 @@ erp as (
 final as (
 
     select
-        cast(coalesce(crm.product_code, billing.product_code, erp.item_code) as varchar)
+        -- an unmapped Stripe product keeps its own id as its code (listed in ops.dq_issues)
+        cast(coalesce(crm.product_code, billing.mapped_product_code, erp.item_code, billing.product_id) as varchar)
             as product_code,
         cast(crm.product_id as varchar) as crm_product_id,
         cast(billing.product_id as varchar) as billing_product_id,
@@ -30,10 +37,13 @@ final as (
             as product_name,
         cast(crm.product_family as varchar) as product_family,
         cast(billing.unit_label as varchar) as unit_label,
-        coalesce(crm.is_active, billing.is_active, true) as is_active
+        coalesce(crm.is_active, billing.is_active, true) as is_active,
+        cast(case
+            when billing.product_id is not null then coalesce(billing.product_match_method, 'unmapped')
+        end as varchar) as product_match_method
     from crm
-    full outer join billing on crm.product_code = billing.product_code
-    full outer join erp on coalesce(crm.product_code, billing.product_code) = erp.item_code
+    full outer join billing on crm.product_code = billing.mapped_product_code
+    full outer join erp on coalesce(crm.product_code, billing.mapped_product_code) = erp.item_code
 
 )
 

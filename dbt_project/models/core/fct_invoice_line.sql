@@ -25,7 +25,7 @@ invoices as (
 
 products as (
 
-    select * from {{ ref('stg_billing__products') }}
+    select * from {{ ref('int_products_mapped') }}
 
 ),
 

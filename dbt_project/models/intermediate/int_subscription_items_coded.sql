@@ -9,7 +9,7 @@ items as (
 
 products as (
 
-    select * from {{ ref('stg_billing__products') }}
+    select * from {{ ref('int_products_mapped') }}
 
 ),
 
@@ -26,7 +26,7 @@ coded as (
         items.unit_amount,
         {{ monthly_amount('items.unit_amount_minor', 'items.quantity', 'items.recurring_interval', 'items.currency_code') }} as mrr_amount
     from items
-    inner join products on items.product_id = products.product_id
+    left join products on items.product_id = products.product_id
 
 )
 

@@ -12,7 +12,11 @@ renamed as (
 
     select
         id as product_id,
-        {{ raw_column(cols, 'metadata__product_code', 'varchar') }} as product_code,
+        {%- if var('product_code_metadata_key') %}
+        {{ raw_column(cols, 'metadata__' ~ var('product_code_metadata_key'), 'varchar') }} as product_code,
+        {%- else %}
+        cast(null as varchar) as product_code,
+        {%- endif %}
         {{ raw_column(cols, 'name', 'varchar') }} as product_name,
         {{ raw_column(cols, 'description', 'varchar') }} as description,
         {{ raw_column(cols, 'unit_label', 'varchar') }} as unit_label,
