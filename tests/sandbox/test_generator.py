@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
 import hashlib
 import json
@@ -49,6 +50,20 @@ class Sandbox:
         self.erp = sqlite3.connect(self.paths.erp)
         self.gt = [json.loads(x) for x in self.paths.ground_truth.read_text().splitlines()]
         self.manifest = json.loads(self.paths.manifest.read_text())
+        # the conventions the data follows (sandbox/profiles/*.toml, resolved)
+        self.profile = json.loads(self.paths.profile.read_text())
+        billing, erp, crm = self.profile["billing"], self.profile["erp"], self.profile["crm"]
+        self.cust_key = billing["customer_link_key"]
+        self.sub_key = billing["subscription_link_key"]
+        self.ref_field = erp["invoice_reference_field"]
+        self.ref_value = erp["invoice_reference_value"]
+        self.payment_key = erp["payment_key"]
+        #: Account.Type values a real customer may have (a stale picklist keeps prospect values)
+        self.customer_types = set(crm["customer_types"])
+        if crm["stale_customer_share"]:
+            self.customer_types |= set(crm["prospect_types"])
+        self._rates: dict[str, tuple[list[str], list[Decimal]]] | None = None
+        self._charges: dict[str, dict[str, Any]] | None = None
 
     def docs(self, table: str, where: str = "1=1") -> list[dict[str, Any]]:
         return [
@@ -65,14 +80,30 @@ class Sandbox:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur]
 
-    def usd_rates(self) -> dict[tuple[str, str], Decimal]:
-        out = {}
-        for r in self.erp_rows(
-            "select c.symbol, r.effectivedate, r.exchangerate from currencyrate r"
-            " join currency c on c.id = r.transactioncurrency where r.basecurrency = 1"
-        ):
-            out[(r["symbol"], r["effectivedate"])] = Decimal(str(r["exchangerate"]))
-        return out
+    def usd_rate(self, currency: str, day: str) -> Decimal:
+        """USD per unit of currency on a day: the rate effective on or before it."""
+        if self._rates is None:
+            self._rates = {}
+            for r in self.erp_rows(
+                "select c.symbol, r.effectivedate, r.exchangerate from currencyrate r"
+                " join currency c on c.id = r.transactioncurrency where r.basecurrency = 1"
+                " order by r.effectivedate"
+            ):
+                days, rates = self._rates.setdefault(r["symbol"], ([], []))
+                days.append(r["effectivedate"])
+                rates.append(Decimal(str(r["exchangerate"])))
+        days, rates = self._rates[currency]
+        k = bisect.bisect_right(days, day) - 1
+        assert k >= 0, f"no {currency} rate on or before {day}"
+        return rates[k]
+
+    def payment_ref(self, charge_id: str) -> str:
+        """The externalid the ERP payment of a charge carries (charge or payment intent id)."""
+        if self.payment_key == "charge":
+            return charge_id
+        if self._charges is None:
+            self._charges = {d["id"]: d for d in self.docs("charges")}
+        return str(self._charges[charge_id]["payment_intent"])
 
     def ledger(self) -> dict[tuple[str, str, str], tuple[str, str]]:
         with self.paths.ledger.open() as fh:
@@ -145,6 +176,7 @@ def test_manifest(sbx: Sandbox) -> None:
     assert m["clock"] == "2026-11-01T00:00:00Z"
     assert m["start"] == "2024-11-01T00:00:00Z"
     assert (m["seed"], m["scale"], m["discrepancy_rate"]) == (42, "small", 0.03)
+    assert m["profile"] == sbx.profile["name"] == "classic"
     assert m["counts"]["invoices"] > 1000 and m["counts"]["Account"] > 250
     assert m["generator_version"]
 
@@ -163,9 +195,12 @@ def test_every_exception_type_is_injected(sbx: Sandbox) -> None:
 
 
 def _erp_invoices(sbx: Sandbox) -> dict[str, list[dict[str, Any]]]:
+    """ERP invoices by the Stripe invoice id their reference (the profile's field) names."""
+    by_number = {d["number"]: d["id"] for d in sbx.docs("invoices")}
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in sbx.erp_rows("select * from \"transaction\" where type = 'CustInvc'"):
-        out[r["otherrefnum"]].append(r)
+        ref = r[sbx.ref_field]
+        out[by_number[ref] if sbx.ref_value == "number" else ref].append(r)
     return out
 
 
@@ -190,6 +225,8 @@ def test_ground_truth_is_in_the_data(sbx: Sandbox) -> None:
             assert len(rows) == 2
             dup = next(r for r in rows if str(r["id"]) == g["erp_id"])
             assert dup["externalid"] is None
+            # the ground truth names what the integration wrote, where it wrote it
+            assert g["field"] == sbx.ref_field and dup[sbx.ref_field] == g["wrong_value"]
         elif kind == "invoice_amount_mismatch":
             inv = invoices[g["billing_id"]]
             row = erp_by_ext[g["billing_id"]]
@@ -208,45 +245,46 @@ def test_ground_truth_is_in_the_data(sbx: Sandbox) -> None:
             assert inv["status"] == {"B": "paid", "V": "void"}[g["correct_value"]]
         elif kind == "payment_missing_in_erp":
             assert g["billing_id"].startswith("ch_")
-            assert g["billing_id"] not in erp_by_ext
+            assert sbx.payment_ref(g["billing_id"]) not in erp_by_ext
         elif kind == "payment_amount_mismatch":
             ch = sbx.docs("charges", f"id = '{g['billing_id']}'")[0]
-            row = erp_by_ext[g["billing_id"]]
+            row = erp_by_ext[sbx.payment_ref(g["billing_id"])]
             assert row["type"] == "CustPymt"
             assert g["correct_value"] == _text(ch["amount"], ch["currency"])
             assert row["foreigntotal"] == g["wrong_value"] != g["correct_value"]
         elif kind == "customer_missing_in_billing":
             assert g["billing_id"] is None
-            assert all(
-                c["metadata"].get("crm_account_id") != g["crm_id"] for c in customers.values()
-            )
-            assert accounts[g["crm_id"]]["Type"] == "Customer"
+            assert all(c["metadata"].get(sbx.cust_key) != g["crm_id"] for c in customers.values())
+            assert accounts[g["crm_id"]]["Type"] in sbx.customer_types
         elif kind == "customer_missing_in_erp":
             assert g["crm_id"] not in erp_cust_ext
-            assert customers[g["billing_id"]]["metadata"]["crm_account_id"] == g["crm_id"]
+            assert customers[g["billing_id"]]["metadata"][sbx.cust_key] == g["crm_id"]
         elif kind == "customer_attribute_mismatch":
             assert accounts[g["crm_id"]]["Name"] == g["correct_value"]
             assert erp_customers[int(g["erp_id"])]["companyname"] == g["wrong_value"]
         elif kind == "subscription_missing":
             k = sbx.crm_rows('select * from "Contract" where "Id" = ?', (g["crm_id"],))[0]
             assert k["Status"] == "Activated"
-            assert all(s["metadata"]["crm_contract_id"] != g["crm_id"] for s in subs.values())
+            assert all(s["metadata"][sbx.sub_key] != g["crm_id"] for s in subs.values())
         elif kind == "contract_subscription_mismatch":
             _, code = g["field"].split(":")
             terms = _latest_terms(sbx, g["crm_id"])
             assert str(terms[code]) == g["correct_value"]
-            sub = next(s for s in subs.values() if s["metadata"]["crm_contract_id"] == g["crm_id"])
+            sub = next(s for s in subs.values() if s["metadata"][sbx.sub_key] == g["crm_id"])
             qty = {it["price"]["product"]: it["quantity"] for it in sub["items"]["data"]}.get(
                 _product_id(sbx, code), 0
             )
             assert str(qty) == g["wrong_value"] != g["correct_value"]
 
 
+def _product_codes(sbx: Sandbox) -> dict[str, str]:
+    """Stripe product id -> CRM ProductCode, by name (a profile may carry no code in Stripe)."""
+    code_of = {r[0]: r[1] for r in sbx.crm.execute('select "Name", "ProductCode" from "Product2"')}
+    return {d["id"]: code_of[d["name"]] for d in sbx.docs("products")}
+
+
 def _product_id(sbx: Sandbox, code: str) -> str:
-    for d in sbx.docs("products"):
-        if d["metadata"]["product_code"] == code:
-            return d["id"]
-    raise KeyError(code)
+    return next(pid for pid, c in _product_codes(sbx).items() if c == code)
 
 
 def _latest_terms(sbx: Sandbox, contract_id: str) -> dict[str, int]:
@@ -279,7 +317,7 @@ def _check_agreement(sbx: Sandbox) -> None:
     checked = 0
     for inv in sbx.docs("invoices"):
         cust = customers[inv["customer"]]
-        acct = cust["metadata"].get("crm_account_id")
+        acct = cust["metadata"].get(sbx.cust_key)
         if inv["id"] in faulted or acct in faulted or inv["charge"] in faulted:
             continue  # a missing payment leaves the ERP invoice open: not a separate fault
         if acct is None or acct not in cust_erp:
@@ -308,20 +346,20 @@ def _check_agreement(sbx: Sandbox) -> None:
     for ch in charges:
         if ch["id"] in faulted or ch["invoice"] in faulted:
             continue
-        acct = customers[ch["customer"]]["metadata"].get("crm_account_id")
+        acct = customers[ch["customer"]]["metadata"].get(sbx.cust_key)
         if acct in faulted:
             continue
-        assert pay[ch["id"]]["foreigntotal"] == _text(ch["amount"], ch["currency"])
+        assert pay[sbx.payment_ref(ch["id"])]["foreigntotal"] == _text(ch["amount"], ch["currency"])
     accounts = {r["Id"]: r for r in sbx.crm_rows('select * from "Account"')}
     for acct, row in cust_erp.items():
         if acct and acct not in faulted:
             assert row["companyname"] == accounts[acct]["Name"]
     for sub in sbx.docs("subscriptions", "status in ('active', 'past_due')"):
-        k = sub["metadata"]["crm_contract_id"]
+        k = sub["metadata"][sbx.sub_key]
         if k in faulted:
             continue
         terms = _latest_terms(sbx, k)
-        products = {d["id"]: d["metadata"]["product_code"] for d in sbx.docs("products")}
+        products = _product_codes(sbx)
         have = {products[it["price"]["product"]]: it["quantity"] for it in sub["items"]["data"]}
         assert have == terms, k
 
@@ -335,7 +373,7 @@ def test_xref_truth(sbx: Sandbox) -> None:
     erp = {str(r["id"]): r for r in sbx.erp_rows("select * from customer")}
     for r in rows:
         if r["link_billing"] == "fuzzy":
-            assert "crm_account_id" not in customers[r["billing_customer_id"]]["metadata"]
+            assert sbx.cust_key not in customers[r["billing_customer_id"]]["metadata"]
         if r["link_erp"] == "fuzzy":
             assert erp[r["erp_customer_id"]]["externalid"] is None
             assert erp[r["erp_customer_id"]]["custentity_cl_tax_id"]
@@ -408,12 +446,11 @@ def _round_cents(x: Decimal) -> Decimal:
 
 def test_ledger_matches_the_documents(sbx: Sandbox) -> None:
     ledger = sbx.ledger()
-    rates = sbx.usd_rates()
 
     def usd(minor: int, cur: str, day: str) -> Decimal:
         if cur == "usd":
             return _major(minor, cur)
-        return _round_cents(_major(minor, cur) * rates[(cur.upper(), day)])
+        return _round_cents(_major(minor, cur) * sbx.usd_rate(cur.upper(), day))
 
     billings: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
     collections: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
@@ -571,7 +608,7 @@ def test_activated_contracts_have_exactly_one_live_subscription(sbx: Sandbox) ->
     faulted = {g["crm_id"] for g in sbx.gt if g["exception_type"] == "subscription_missing"}
     live: dict[str, int] = defaultdict(int)
     for sub in sbx.docs("subscriptions", "status in ('active', 'past_due')"):
-        live[sub["metadata"]["crm_contract_id"]] += 1
+        live[sub["metadata"][sbx.sub_key]] += 1
     contracts = sbx.crm_rows('select "Id", "Status" from "Contract"')
     assert {k["Status"] for k in contracts} == {"Activated", "Draft", "Expired"}
     for k in contracts:
