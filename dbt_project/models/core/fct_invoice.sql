@@ -29,12 +29,12 @@ fx as (
 erp_posting as (
 
     select
-        external_id,
+        billing_invoice_id,
         transaction_id,
-        transaction_status
+        transaction_status,
+        billing_match_method
     from erp_invoices
-    where external_id is not null
-    qualify row_number() over (partition by external_id order by transaction_id) = 1
+    where is_primary_posting
 
 ),
 
@@ -76,9 +76,12 @@ final as (
         cast(invoices.due_at as timestamp) as due_at,
         cast(invoices.paid_at as timestamp) as paid_at,
         cast(invoices.voided_at as timestamp) as voided_at,
-        cast(invoices.marked_uncollectible_at as timestamp) as marked_uncollectible_at
+        cast(invoices.marked_uncollectible_at as timestamp) as marked_uncollectible_at,
+        -- how the ERP posting was tied, and the rate's own effective date
+        cast(erp_posting.billing_match_method as varchar) as erp_match_method,
+        cast(fx.rate_effective_date as date) as rate_effective_date
     from invoices
-    left join erp_posting on invoices.invoice_id = erp_posting.external_id
+    left join erp_posting on invoices.invoice_id = erp_posting.billing_invoice_id
     left join xref on invoices.customer_id = xref.billing_customer_id
     left join fx
         on

@@ -1,4 +1,5 @@
--- ERP invoices (CustInvc) with currency codes and their applied payments.
+-- ERP invoices (CustInvc) with currency codes, their applied payments and the Stripe invoice each
+-- posts (int_erp_invoice_links).
 with
 
 transactions as (
@@ -16,6 +17,12 @@ currencies as (
 links as (
 
     select * from {{ ref('stg_erp__transaction_links') }}
+
+),
+
+billing_links as (
+
+    select * from {{ ref('int_erp_invoice_links') }}
 
 ),
 
@@ -41,6 +48,12 @@ final as (
         transactions.transaction_id,
         transactions.external_id,
         transactions.other_ref_number,
+        transactions.memo,
+        billing_links.billing_invoice_id,
+        billing_links.billing_match_method,
+        billing_links.link_field as billing_link_field,
+        billing_links.link_value as billing_link_value,
+        coalesce(billing_links.is_primary_posting, false) as is_primary_posting,
         transactions.erp_customer_id,
         transactions.transaction_number,
         transactions.transaction_status,
@@ -58,6 +71,7 @@ final as (
     from transactions
     inner join currencies on transactions.currency_id = currencies.currency_id
     left join payments_applied on transactions.transaction_id = payments_applied.transaction_id
+    left join billing_links on transactions.transaction_id = billing_links.transaction_id
     where transactions.transaction_type = 'CustInvc'
 
 )

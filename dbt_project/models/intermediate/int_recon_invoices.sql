@@ -38,7 +38,10 @@ posted as (
             else 'A'
         end as expected_erp_status
     from invoices
-    inner join erp_invoices on invoices.invoice_id = erp_invoices.external_id
+    inner join erp_invoices
+        on
+            invoices.invoice_id = erp_invoices.billing_invoice_id
+            and erp_invoices.is_primary_posting
 
 ),
 
@@ -56,7 +59,10 @@ missing as (
         invoices.total as amount_delta,
         invoices.finalized_at as detected_at
     from invoices
-    left join erp_invoices on invoices.invoice_id = erp_invoices.external_id
+    left join erp_invoices
+        on
+            invoices.invoice_id = erp_invoices.billing_invoice_id
+            and erp_invoices.is_primary_posting
     where erp_invoices.transaction_id is null and invoices.finalized_at is not null
 
 ),
@@ -68,18 +74,19 @@ duplicates as (
         cast(null as varchar) as crm_id,
         posted.invoice_id as billing_id,
         cast(duplicate.transaction_id as varchar) as erp_id,
-        'otherrefnum' as field_name,
+        -- the field and value that tie the duplicate to the invoice
+        duplicate.billing_link_field as field_name,
         cast(null as varchar) as correct_value,
-        duplicate.other_ref_number as wrong_value,
+        duplicate.billing_link_value as wrong_value,
         duplicate.currency_code,
         duplicate.foreign_total as amount_delta,
         duplicate.created_at as detected_at
     from erp_invoices as duplicate
     inner join posted
         on
-            duplicate.other_ref_number = posted.invoice_id
+            duplicate.billing_invoice_id = posted.invoice_id
             and duplicate.transaction_id <> posted.erp_invoice_id
-    where not duplicate.is_voided
+    where not duplicate.is_voided and not duplicate.is_primary_posting
 
 ),
 

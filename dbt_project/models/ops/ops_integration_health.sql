@@ -52,7 +52,10 @@ latencies as (
         {{ seconds_between('invoices.finalized_at', 'erp_invoices.created_at') }} / 60.0
             as latency_minutes
     from invoices
-    inner join erp_invoices on invoices.invoice_id = erp_invoices.external_id
+    inner join erp_invoices
+        on
+            invoices.invoice_id = erp_invoices.billing_invoice_id
+            and erp_invoices.is_primary_posting
 
 ),
 
