@@ -55,8 +55,25 @@ INVOICE_REFERENCE_CANDIDATES = ("externalid", "otherrefnum", "memo", "tranid")
 INVOICE_ID_PATTERN = "in_[A-Za-z0-9]+"
 INVOICE_NUMBER_PATTERN = "[A-Z0-9]{3,12}-[0-9]{4,}"
 #: The share of a picklist value's accounts that must behave as customers to call it a
-#: customer type.
-CUSTOMER_TYPE_SHARE = 0.5
+#: customer type; a value with a smaller but real share is "mixed" (customers left at a stale
+#: value: behaviour finds them, the value should not be configured).
+CUSTOMER_TYPE_SHARE = 0.9
+MIXED_TYPE_SHARE = 0.05
+#: Optional Stripe fields (as a sandbox profile names them) -> (raw table, landed column, or a
+#: column prefix ending in `__`). A field is unused when no landed row has a value for it.
+OPTIONAL_STRIPE_FIELDS = {
+    "customer.metadata": ("customers", "metadata__"),
+    "subscription.metadata": ("subscriptions", "metadata__"),
+    "product.metadata": ("products", "metadata__"),
+    "invoice.subscription_details.metadata": ("invoices", "subscription_details__metadata__"),
+    "invoice.status_transitions.marked_uncollectible_at": (
+        "invoices",
+        "status_transitions__marked_uncollectible_at",
+    ),
+    "invoice.discounts": ("invoices", "discounts"),
+    "subscription.discounts": ("subscriptions", "discounts"),
+    "subscription.trial_end": ("subscriptions", "trial_end"),
+}
 
 
 class DoctorError(Exception):
@@ -371,11 +388,18 @@ def customer_rule(
         for x in types
         if x["account_type"] and x["customers_by_behaviour"] >= CUSTOMER_TYPE_SHARE * x["accounts"]
     ]
+    mixed_types = [
+        x["account_type"]
+        for x in types
+        if x["account_type"] not in customer_types
+        and x["customers_by_behaviour"] > MIXED_TYPE_SHARE * x["accounts"]
+    ]
     return {
         "available": True,
         "behaviours_read": list(parts),
         "types": types,
         "customer_types": sorted(customer_types),
+        "mixed_types": sorted(str(x) for x in mixed_types),
         "customers_by_behaviour": sum(x["customers_by_behaviour"] for x in types),
         "customers_outside_customer_types": sum(
             x["customers_by_behaviour"] for x in types if x["account_type"] not in customer_types
@@ -714,6 +738,31 @@ def fx_rates(landing: Landing, reporting: str, limit: int) -> dict[str, Any]:
     }
 
 
+def optional_fields(landing: Landing) -> dict[str, Any]:
+    """Which optional Stripe fields this company sets: rows with a value per field (a field
+    never set lands no column, or an empty one once the raw tables declare it)."""
+    fields: dict[str, dict[str, Any]] = {}
+    for name, (table, column) in OPTIONAL_STRIPE_FIELDS.items():
+        cols = [
+            c
+            for c in landing.cols("raw_billing", table)
+            if (c.startswith(column) if column.endswith("__") else c == column)
+        ]
+        rows = 0
+        for c in cols:
+            v = f"cast({q(c)} as varchar)"
+            (n,) = landing.one(
+                f"select count(*) from {t('raw_billing', table)} "
+                f"where {v} is not null and {v} not in ('', '[]', '{{}}')"
+            )
+            rows = max(rows, int(n))
+        fields[name] = {"columns": cols, "rows_with_value": rows}
+    return {
+        "fields": fields,
+        "unused": sorted(n for n, f in fields.items() if not f["rows_with_value"]),
+    }
+
+
 def dlt_source_state(landing: Landing, dataset: str, source: str) -> dict[str, Any]:
     """The newest state dlt saved for `source` in `dataset` (`_dlt_pipeline_state`), or {}."""
     if not landing.has(dataset, "_dlt_pipeline_state", "state", "version"):
@@ -746,22 +795,33 @@ def deleted_records(landing: Landing) -> dict[str, Any]:
             "landed": True,
             "rows": int(n),
             "key_sweep_last": last_sweep,
+            "permission": True,
             "note": "readable: deletions come from deletedrecord",
         }
+    permission: bool | None = None
     if not landing.raw_tables().get("raw_erp"):
         note = "raw_erp not landed"
     elif last_sweep:
+        permission = False
         note = (
             "not landed, and the key sweep ran (last at "
-            f"{last_sweep}): the role lacks the Deleted Records permission, so deletions "
-            "come from the key sweep"
+            f"{last_sweep}): the role lacks the Deleted Records permission (or "
+            "SOURCES__ERP__KEY_SWEEP=always), so deletions come from the key sweep"
         )
     else:
+        permission = True
         note = (
-            "not landed: NetSuite has listed no deletion yet, or the role lacks the Deleted "
-            "Records permission (then deletions come from the key sweep)"
+            "readable, nothing listed yet: no deletion so far, and no key sweep ran (with "
+            "SOURCES__ERP__KEY_SWEEP=auto a sweep runs only when the role may not read "
+            "deletedrecord; with =never, deletions are not seen at all)"
         )
-    return {"landed": False, "rows": 0, "key_sweep_last": last_sweep, "note": note}
+    return {
+        "landed": False,
+        "rows": 0,
+        "key_sweep_last": last_sweep,
+        "permission": permission,
+        "note": note,
+    }
 
 
 # --- link coverage ------------------------------------------------------------------------
@@ -1137,6 +1197,7 @@ def diagnose(
             "payment_keys": payment_keys(landing),
             "fx_rates": fx,
             "deleted_records": deleted_records(landing),
+            "optional_fields": optional_fields(landing),
         },
     }
     report["coverage"] = coverage(landing, customer_link, subscription_link, products)
@@ -1178,7 +1239,8 @@ def detected_conventions(report: dict[str, Any]) -> dict[str, Any]:
         "erp.invoice_reference_field": refs.get("reference_field"),
         "erp.invoice_reference_value": refs.get("reference_value"),
         "erp.payment_key": conv["payment_keys"].get("payment_key"),
-        "erp.deleted_records_landed": conv["deleted_records"]["landed"],
+        "erp.deleted_records_permission": conv["deleted_records"]["permission"],
+        "billing.unused_optional_fields": conv["optional_fields"]["unused"],
     }
 
 
@@ -1283,6 +1345,11 @@ def render(report: dict[str, Any], console: Any) -> None:
                     for x in rule["types"]
                 ),
             )
+        )
+        console.print(
+            f"customer types (>= {CUSTOMER_TYPE_SHARE:.0%} behave as customers): "
+            f"{', '.join(rule['customer_types']) or '-'}; mixed (real customers left at a "
+            f"stale value, found by behaviour): {', '.join(rule['mixed_types']) or '-'}"
         )
     else:
         console.print(f"CRM Account.Type: {rule.get('reason')}")
@@ -1406,6 +1473,17 @@ def render(report: dict[str, Any], console: Any) -> None:
                 ],
             )
         )
+    optional = conv["optional_fields"]
+    console.print(
+        _table(
+            "Optional Stripe fields (unused ones never appear in a landing)",
+            ("field", "landed columns", "rows with a value"),
+            (
+                (name, ", ".join(f["columns"]) or "-", f["rows_with_value"])
+                for name, f in optional["fields"].items()
+            ),
+        )
+    )
     deleted = conv["deleted_records"]
     console.print(
         f"NetSuite deletedrecord: {deleted['note']}"
