@@ -1,6 +1,12 @@
+{%- set mode = var('erp_payment_reference') -%}
+{%- if mode not in ('auto', 'charge', 'payment_intent') -%}
+    {{ exceptions.raise_compiler_error("var erp_payment_reference must be auto, charge or payment_intent, not '" ~ mode ~ "'") }}
+{%- endif -%}
 -- Payments as billing records them, one row per payment and invoice it pays: succeeded
 -- charges, and invoices paid out of band (bank wires), with the ERP payment each maps to.
--- A wire is one ERP payment applied to many invoices; it is found through the invoice.
+-- A card payment's ERP payment carries the charge id (ch_) or its payment intent's (pi_) in
+-- externalid (var `erp_payment_reference`: charge, payment_intent or auto = either). A wire is
+-- one ERP payment applied to many invoices; it is found through the invoice.
 with
 
 charges as (
@@ -56,11 +62,27 @@ card_payments as (
         charges.currency_code,
         charges.amount,
         charges.created_at as paid_at,
-        erp_by_external_id.erp_payment_id,
-        erp_by_external_id.payment_total as erp_amount,
-        erp_by_external_id.applied_amount as erp_applied_amount
+        {%- set joined = (['by_charge'] if mode in ('auto', 'charge') else [])
+            + (['by_intent'] if mode in ('auto', 'payment_intent') else []) %}
+        coalesce({% for j in joined %}{{ j }}.erp_payment_id{% if not loop.last %}, {% endif %}{% endfor %}) as erp_payment_id,
+        coalesce({% for j in joined %}{{ j }}.payment_total{% if not loop.last %}, {% endif %}{% endfor %}) as erp_amount,
+        coalesce({% for j in joined %}{{ j }}.applied_amount{% if not loop.last %}, {% endif %}{% endfor %}) as erp_applied_amount,
+        case
+            {%- if 'by_charge' in joined %}
+            when by_charge.erp_payment_id is not null then 'charge'
+            {%- endif %}
+            {%- if 'by_intent' in joined %}
+            when by_intent.erp_payment_id is not null then 'payment_intent'
+            {%- endif %}
+        end as erp_match_method
     from charges
-    left join erp_by_external_id on charges.charge_id = erp_by_external_id.payment_external_id
+    {%- if 'by_charge' in joined %}
+    left join erp_by_external_id as by_charge on charges.charge_id = by_charge.payment_external_id
+    {%- endif %}
+    {%- if 'by_intent' in joined %}
+    left join erp_by_external_id as by_intent
+        on charges.payment_intent_id = by_intent.payment_external_id
+    {%- endif %}
     where charges.charge_status = 'succeeded'
 
 ),
@@ -77,12 +99,13 @@ wire_payments as (
         invoices.paid_at,
         erp_applications.erp_payment_id,
         erp_applications.payment_total as erp_amount,
-        erp_applications.applied_amount as erp_applied_amount
+        erp_applications.applied_amount as erp_applied_amount,
+        case when erp_applications.erp_payment_id is not null then 'invoice' end as erp_match_method
     from invoices
     left join erp_applications
         on
             invoices.invoice_id = erp_applications.invoice_external_id
-            and substr(coalesce(erp_applications.payment_external_id, ''), 1, 3) <> 'ch_'
+            and substr(coalesce(erp_applications.payment_external_id, ''), 1, 3) not in ('ch_', 'pi_')
     where invoices.is_paid_out_of_band and invoices.invoice_status = 'paid'
 
 ),
@@ -116,7 +139,10 @@ final as (
         -- booleans
         payments.erp_payment_id is not null as is_posted_to_erp,
         -- timestamps
-        cast(payments.paid_at as timestamp) as paid_at
+        cast(payments.paid_at as timestamp) as paid_at,
+        -- how the ERP payment was tied (charge, payment_intent, invoice), the rate's own date
+        cast(payments.erp_match_method as varchar) as erp_match_method,
+        cast(fx.rate_effective_date as date) as rate_effective_date
     from payments
     left join xref on payments.customer_id = xref.billing_customer_id
     left join fx

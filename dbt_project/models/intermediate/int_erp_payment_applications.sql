@@ -20,6 +20,12 @@ currencies as (
 
 ),
 
+invoice_links as (
+
+    select * from {{ ref('int_erp_invoice_links') }}
+
+),
+
 payments as (
 
     select
@@ -46,7 +52,8 @@ final as (
         payments.created_at,
         links.previous_transaction_id as erp_invoice_id,
         links.foreign_amount as applied_amount,
-        invoices.external_id as invoice_external_id
+        -- the Stripe invoice the applied ERP invoice posts (externalid, else a reference field)
+        coalesce(invoice_links.billing_invoice_id, invoices.external_id) as invoice_external_id
     from payments
     left join links
         on
@@ -54,6 +61,7 @@ final as (
             and links.link_type = 'Payment'
     left join transactions as invoices
         on links.previous_transaction_id = invoices.transaction_id
+    left join invoice_links on links.previous_transaction_id = invoice_links.transaction_id
 
 )
 
