@@ -41,6 +41,8 @@ CONTRACT_DEFAULTS: dict[str, Any] = {
     "billing_subscription_crm_link": None,
     "product_code_metadata_key": "product_code",
     "erp_invoice_reference_fields": ["externalid", "otherrefnum", "memo"],
+    "stripe_invoice_id_pattern": "in_[A-Za-z0-9]+",
+    "stripe_invoice_number_pattern": "[A-Z0-9]{3,12}-[0-9]{4,}",
     "erp_payment_reference": "auto",
     "reporting_currency": "USD",
 }
@@ -51,9 +53,6 @@ LIVE_SUBSCRIPTION_STATUSES = ("active", "past_due", "trialing", "unpaid")
 ACCOUNT_PREFIX, CONTRACT_PREFIX = "001", "800"
 #: ERP transaction fields a legacy integration may write the Stripe invoice reference into.
 INVOICE_REFERENCE_CANDIDATES = ("externalid", "otherrefnum", "memo", "tranid")
-#: A Stripe invoice id, and a Stripe invoice number (customer prefix, dash, sequence).
-INVOICE_ID_PATTERN = "in_[A-Za-z0-9]+"
-INVOICE_NUMBER_PATTERN = "[A-Z0-9]{3,12}-[0-9]{4,}"
 #: The share of a picklist value's accounts that must behave as customers to call it a
 #: customer type; a value with a smaller but real share is "mixed" (customers left at a stale
 #: value: behaviour finds them, the value should not be configured).
@@ -145,6 +144,11 @@ class Landing:
 def q(name: str) -> str:
     """A quoted identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def t(schema: str, table: str) -> str:
@@ -489,7 +493,11 @@ def product_mapping(landing: Landing, code_column: str | None) -> dict[str, Any]
     }
 
 
-def invoice_references(landing: Landing) -> dict[str, Any]:
+def invoice_references(
+    landing: Landing,
+    id_pattern: str = CONTRACT_DEFAULTS["stripe_invoice_id_pattern"],
+    number_pattern: str = CONTRACT_DEFAULTS["stripe_invoice_number_pattern"],
+) -> dict[str, Any]:
     """Where ERP invoices (CustInvc) name their Stripe invoice, by field and form (the `in_`
     id or the invoice number, alone or inside text), and which resolve to a landed invoice."""
     tcols = landing.cols("raw_erp", "transaction")
@@ -505,8 +513,8 @@ def invoice_references(landing: Landing) -> dict[str, Any]:
     found: list[dict[str, Any]] = []
     for f in fields:
         v = f"cast(tr.{q(f)} as varchar)"
-        ids = f"regexp_extract({v}, '{INVOICE_ID_PATTERN}')"  # duckdb: regexp_substr elsewhere
-        nums = f"regexp_extract({v}, '{INVOICE_NUMBER_PATTERN}')"
+        ids = f"regexp_extract({v}, {_literal(id_pattern)})"  # duckdb: regexp_substr elsewhere
+        nums = f"regexp_extract({v}, {_literal(number_pattern)})"
         joins = ""
         resolved = "0, 0, 0, 0"
         if has_inv:
@@ -858,6 +866,8 @@ def coverage(
     customer_link: str | None,
     subscription_link: str | None,
     products: dict[str, Any],
+    id_pattern: str = CONTRACT_DEFAULTS["stripe_invoice_id_pattern"],
+    number_pattern: str = CONTRACT_DEFAULTS["stripe_invoice_number_pattern"],
 ) -> list[dict[str, Any]]:
     """Link coverage per system pair, from the raw tables: % matched and by which method."""
     out = []
@@ -925,11 +935,11 @@ def coverage(
                 continue
             v = f"cast(tr.{q(f)} as varchar)"
             whens.append(
-                f"when regexp_extract({v}, '{INVOICE_ID_PATTERN}') in (select id from {inv}) "
+                f"when regexp_extract({v}, {_literal(id_pattern)}) in (select id from {inv}) "
                 f"then '{f}:id' "
             )
             whens.append(
-                f"when regexp_extract({v}, '{INVOICE_NUMBER_PATTERN}') in "
+                f"when regexp_extract({v}, {_literal(number_pattern)}) in "
                 f"(select number from {inv} where number is not null) then '{f}:number' "
             )
         total, methods = _method_counts(
@@ -1180,6 +1190,10 @@ def diagnose(
     if code_column is None and links["product_code_metadata_key"]:
         code_column = f"metadata__{links['product_code_metadata_key']}"
     products = product_mapping(landing, code_column)
+    patterns = (
+        str(defaults["stripe_invoice_id_pattern"]),
+        str(defaults["stripe_invoice_number_pattern"]),
+    )
     fx = fx_rates(landing, str(defaults["reporting_currency"] or "USD"), limit)
     report: dict[str, Any] = {
         "warehouse": {"kind": "duckdb", "path": str(landing.path)},
@@ -1193,14 +1207,14 @@ def diagnose(
                 **{k: v for k, v in products.items() if k != "unmapped"},
                 "code_column_read": code_column,
             },
-            "invoice_references": invoice_references(landing),
+            "invoice_references": invoice_references(landing, *patterns),
             "payment_keys": payment_keys(landing),
             "fx_rates": fx,
             "deleted_records": deleted_records(landing),
             "optional_fields": optional_fields(landing),
         },
     }
-    report["coverage"] = coverage(landing, customer_link, subscription_link, products)
+    report["coverage"] = coverage(landing, customer_link, subscription_link, products, *patterns)
     unmapped = products.get("unmapped", [])
     report["unmapped_products"] = {
         "count": len(unmapped),
