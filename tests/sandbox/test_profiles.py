@@ -15,9 +15,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from sandbox import schema
+from sandbox.erp import create_app
 from sandbox.generator import advance, generate
 from sandbox.generator.profile import (
     CLASSIC,
@@ -25,6 +27,7 @@ from sandbox.generator.profile import (
     load_profile,
     profile_names,
 )
+from sandbox.testing import serve
 from tests.sandbox import test_generator as gen
 from tests.sandbox.test_generator import Sandbox
 
@@ -345,3 +348,18 @@ def test_advance_keeps_the_profile(tmp_path: Path) -> None:
         gen.test_ground_truth_is_in_the_data(s)
     finally:
         s.close()
+
+
+def test_the_served_erp_denies_what_the_profile_denies(built: dict[str, Sandbox]) -> None:
+    for name, s in built.items():
+        with serve(create_app(s.paths)) as base, httpx.Client(base_url=base, timeout=30) as c:
+            r = c.post(
+                "/services/rest/query/v1/suiteql",
+                json={"q": "SELECT recordid FROM deletedrecord"},
+                headers={"Prefer": "transient"},
+            )
+            if "deletedrecord" in s.profile["erp"]["denied_tables"]:
+                assert r.status_code == 400, (name, r.text)
+                assert "Record 'deletedrecord' was not found" in r.text
+            else:
+                assert r.status_code == 200, (name, r.text)
