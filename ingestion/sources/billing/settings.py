@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingestion.edge import Field, TableSpec, as_minor_units, f
+from ingestion.edge import Field, Kind, TableSpec, as_minor_units, f
 
 #: The Stripe API version the connector pins (as production integrations do); every shape the
 #: raw tables hold is this version's. Pre-"basil": invoices carry `subscription` and `charge`.
@@ -21,9 +21,88 @@ EVENT_RETENTION_DAYS = 30
 _MINOR = Field("bigint", as_minor_units)
 _INT = f("bigint")
 
+#: The documented Stripe fields (API version STRIPE_VERSION) the models read, by raw table, with
+#: their kinds: declared, so each column exists from the first load (null until some record
+#: sets it). dlt adds a column only once a record has a value, and an account that never used
+#: an optional field (`marked_uncollectible_at`, `canceled_at`, ...) would otherwise lack it.
+#: Nested objects are flattened (`status_transitions__paid_at`). Metadata keys are the
+#: company's own and are not declared.
+DECLARED: dict[str, dict[str, Kind]] = {
+    "customers": {
+        "name": "text", "email": "text", "phone": "text", "address__line1": "text",
+        "address__city": "text", "address__postal_code": "text", "address__country": "text",
+        "currency": "text", "invoice_prefix": "text", "tax_exempt": "text", "delinquent": "bool",
+        "deleted": "bool", "livemode": "bool",
+    },
+    "products": {
+        "name": "text", "description": "text", "unit_label": "text", "active": "bool",
+        "updated": "bigint",
+    },
+    "prices": {
+        "product": "text", "currency": "text", "type": "text", "recurring__interval": "text",
+        "recurring__interval_count": "bigint", "recurring__usage_type": "text", "active": "bool",
+    },
+    "subscriptions": {
+        "customer": "text", "latest_invoice": "text", "status": "text",
+        "collection_method": "text", "currency": "text", "cancellation_details__reason": "text",
+        "cancel_at_period_end": "bool", "days_until_due": "bigint", "start_date": "bigint",
+        "current_period_start": "bigint", "current_period_end": "bigint",
+        "billing_cycle_anchor": "bigint", "cancel_at": "bigint", "canceled_at": "bigint",
+        "ended_at": "bigint", "trial_start": "bigint", "trial_end": "bigint",
+    },
+    "invoices": {
+        "customer": "text", "subscription": "text", "charge": "text", "payment_intent": "text",
+        "number": "text", "status": "text", "billing_reason": "text",
+        "collection_method": "text", "currency": "text", "paid": "bool",
+        "paid_out_of_band": "bool", "post_payment_credit_notes_amount": "bigint",
+        "attempt_count": "bigint", "period_start": "bigint", "period_end": "bigint",
+        "due_date": "bigint", "status_transitions__finalized_at": "bigint",
+        "status_transitions__paid_at": "bigint", "status_transitions__voided_at": "bigint",
+        "status_transitions__marked_uncollectible_at": "bigint",
+    },
+    "charges": {
+        "customer": "text", "invoice": "text", "payment_intent": "text", "status": "text",
+        "failure_code": "text", "failure_message": "text", "currency": "text", "paid": "bool",
+        "refunded": "bool", "captured": "bool",
+    },
+    "payment_intents": {
+        "customer": "text", "invoice": "text", "latest_charge": "text", "status": "text",
+        "currency": "text", "canceled_at": "bigint",
+    },
+    "refunds": {
+        "charge": "text", "payment_intent": "text", "status": "text", "reason": "text",
+        "currency": "text",
+    },
+    "credit_notes": {
+        "invoice": "text", "customer": "text", "number": "text", "status": "text",
+        "type": "text", "reason": "text", "memo": "text", "currency": "text",
+        "out_of_band_amount": "bigint", "effective_at": "bigint",
+    },
+    "events": {"api_version": "text"},
+    "invoice_lines": {
+        "subscription": "text", "subscription_item": "text", "invoice_item": "text",
+        "price__id": "text", "price__product": "text", "price__recurring__interval": "text",
+        "type": "text", "description": "text", "currency": "text", "proration": "bool",
+        "price__unit_amount": "bigint", "period__start": "bigint", "period__end": "bigint",
+    },
+    "subscription_items": {
+        "price__id": "text", "price__product": "text", "price__currency": "text",
+        "price__recurring__interval": "text", "price__unit_amount": "bigint",
+    },
+}  # fmt: skip
+
+
+def _declared(table: str) -> dict[str, Field]:
+    return {name: f(kind) for name, kind in DECLARED.get(table, {}).items()}
+
 
 def _spec(table: str, amounts: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> TableSpec:
-    known = {"id": f("text"), "created": _INT, **{name: _MINOR for name in amounts}}
+    known = {
+        **_declared(table),
+        "id": f("text"),
+        "created": _INT,
+        **{name: _MINOR for name in amounts},
+    }
     return TableSpec(table, ("id",), known, frozenset(drop))
 
 
@@ -84,17 +163,35 @@ SPECS: dict[str, TableSpec] = {
     "events": TableSpec(
         "events",
         ("id",),
-        {"id": f("text"), "created": _INT, "type": f("text"), "data": f("json")},
+        {
+            **_declared("events"),
+            "id": f("text"),
+            "created": _INT,
+            "type": f("text"),
+            "data": f("json"),
+        },
         flatten=False,
     ),
     "invoice_lines": TableSpec(
         "invoice_lines",
         ("invoice", "id"),
-        {"id": f("text"), "invoice": f("text"), "amount": _MINOR, "quantity": _INT},
+        {
+            **_declared("invoice_lines"),
+            "id": f("text"),
+            "invoice": f("text"),
+            "amount": _MINOR,
+            "quantity": _INT,
+        },
     ),
     "subscription_items": TableSpec(
         "subscription_items",
         ("subscription", "id"),
-        {"id": f("text"), "subscription": f("text"), "created": _INT, "quantity": _INT},
+        {
+            **_declared("subscription_items"),
+            "id": f("text"),
+            "subscription": f("text"),
+            "created": _INT,
+            "quantity": _INT,
+        },
     ),
 }

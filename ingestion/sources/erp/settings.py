@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ingestion.edge import Kind
 
@@ -153,3 +153,21 @@ TABLES: dict[str, ErpTable] = {
         where=f"t.recordtypeid IN ({_DELETED_TYPES})",
     ),
 }  # fmt: skip
+
+#: Documented text fields the models read, declared so each column exists from the first load:
+#: SuiteQL omits a NULL column from its rows, so a field no record has set (a `memo`, an
+#: `otherrefnum` the integration never wrote) would otherwise never become a column.
+DECLARED_TEXT: dict[str, tuple[str, ...]] = {
+    "subsidiary": ("name", "fullname", "country"),
+    "currency": ("symbol", "name"),
+    "accountingperiod": ("periodname",),
+    "customer": ("externalid", "entityid", "companyname", "email", "custentity_cl_tax_id"),
+    "item": ("externalid", "itemid", "displayname", "itemtype"),
+    "transaction": ("externalid", "otherrefnum", "tranid", "type", "status", "memo"),
+    "transactionline": ("memo",),
+    "previoustransactionlink": ("linktype",),
+}
+TABLES = {
+    name: replace(conf, fields={**conf.fields, **{c: "text" for c in DECLARED_TEXT.get(name, ())}})
+    for name, conf in TABLES.items()
+}
