@@ -11,11 +11,15 @@
     {%- do all_currency_columns.append('cast(null as decimal(38, 2)) as ' ~ m) -%}
     {%- do all_currency_columns.append('sum(' ~ m ~ '_usd) as ' ~ m ~ '_usd') -%}
 {%- endfor -%}
+{%- do per_currency_columns.append('cast(coalesce(sum(long.usd_missing_count), 0) as bigint) as usd_missing_count') -%}
+{%- do all_currency_columns.append('cast(sum(usd_missing_count) as bigint) as usd_missing_count') -%}
 
 -- Monthly KPIs per transaction currency and for all currencies (`currency_code = 'ALL'`, USD
 -- only). Definitions: docs/models.md. Document metrics in USD are the sum of each document at
 -- the ERP rate of its UTC date; month-end metrics convert the currency's month total at the
--- rate of the month's last day.
+-- rate of the month's last day. A currency without a rate for a date keeps its rows: its
+-- amounts count in the transaction-currency figures, the USD figures exclude them, and
+-- `usd_missing_count` says how many (each listed in ops.dq_issues).
 
 with
 
@@ -70,12 +74,6 @@ movements as (
 revenue as (
 
     select * from {{ ref('int_revenue_recognized_months') }}
-
-),
-
-currencies as (
-
-    select distinct currency_code from fx
 
 ),
 
@@ -141,7 +139,8 @@ document_totals as (
         currency_code,
         metric,
         sum(amount) as amount,
-        sum(amount_usd) as amount_usd
+        sum(amount_usd) as amount_usd,
+        sum(case when amount_usd is null and amount <> 0 then 1 else 0 end) as usd_missing_count
     from documents
     group by 1, 2, 3
 
@@ -211,7 +210,9 @@ month_end_converted as (
         month_end_totals.currency_code,
         month_end_totals.metric,
         month_end_totals.amount,
-        {{ to_usd('month_end_totals.amount', 'fx.usd_per_unit') }} as amount_usd
+        {{ to_usd('month_end_totals.amount', 'fx.usd_per_unit') }} as amount_usd,
+        case when fx.usd_per_unit is null and month_end_totals.amount <> 0 then 1 else 0 end
+            as usd_missing_count
     from month_end_totals
     inner join months on month_end_totals.month_start = months.month_start
     left join fx
@@ -226,6 +227,16 @@ long as (
     select * from document_totals
     union all
     select * from month_end_converted
+
+),
+
+currencies as (
+
+    -- every currency with a rate or a figure: one without a rate is kept, not dropped
+    select currency_code from fx
+    union
+    select currency_code from long
+    where currency_code is not null
 
 ),
 
