@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,10 @@ from ingestion.http import RetryPolicy, SourceError
 log = logging.getLogger(__name__)
 
 SYSTEMS: tuple[str, ...] = ("crm", "billing", "erp")
+#: `source_options` of an ERP re-read that must see deletions just made (a write-back's verify):
+#: the key sweep is due now when `deletedrecord` cannot be read (`SOURCES__ERP__KEY_SWEEP`
+#: still decides whether it runs at all).
+ERP_SWEEP_NOW: Mapping[str, Any] = {"key_sweep_every_hours": 0}
 DATASETS = {"crm": "raw_crm", "billing": "raw_billing", "erp": "raw_erp"}
 
 
@@ -104,6 +108,7 @@ def build_source(
     *,
     stats: RunStats | None = None,
     retry: RetryPolicy | None = None,
+    source_options: Mapping[str, Any] | None = None,
 ) -> Any:
     """The dlt source of one system, configured through dlt's config and env vars.
 
@@ -112,21 +117,24 @@ def build_source(
         settings: closeloop settings (for the CA bundle).
         stats: counters for the summary and the progress display.
         retry: retry policy overriding the default.
+        source_options: arguments of the source function overriding dlt's config for this run
+            (e.g. `{"key_sweep_every_hours": 0}` for the ERP).
     """
     settings = settings or Settings.from_env()
     ca = str(settings.ca_bundle) if settings.ca_bundle else None
+    extra = dict(source_options or {})
     if system == "crm":
         from ingestion.sources.crm import crm_source
 
-        return crm_source(ca_bundle=ca, stats=stats, retry=retry)
+        return crm_source(ca_bundle=ca, stats=stats, retry=retry, **extra)
     if system == "billing":
         from ingestion.sources.billing import billing_source
 
-        return billing_source(ca_bundle=ca, stats=stats, retry=retry)
+        return billing_source(ca_bundle=ca, stats=stats, retry=retry, **extra)
     if system == "erp":
         from ingestion.sources.erp import erp_source
 
-        return erp_source(ca_bundle=ca, stats=stats, retry=retry)
+        return erp_source(ca_bundle=ca, stats=stats, retry=retry, **extra)
     raise ValueError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
 
 
@@ -149,6 +157,7 @@ def run_system(
     stats: RunStats | None = None,
     retry: RetryPolicy | None = None,
     resources: Sequence[str] | None = None,
+    source_options: Mapping[str, Any] | None = None,
 ) -> SystemSummary:
     """Ingest one system: finish an interrupted run's packages, then extract, normalize, load.
 
@@ -159,6 +168,10 @@ def run_system(
         stats: counters to fill (a fresh set when omitted).
         retry: retry policy overriding the default.
         resources: only these resources (tables) of the source; all when omitted.
+        source_options: source arguments overriding dlt's config for this run. A re-read that
+            must see the ERP deletions closeloop just made passes
+            `ERP_SWEEP_NOW` (`{"key_sweep_every_hours": 0}`): without the *Deleted Records*
+            permission the key sweep then runs whatever its schedule.
 
     Raises:
         IngestError: naming the system and the failing endpoint or missing setting.
@@ -175,7 +188,9 @@ def run_system(
             pipeline.normalize()
             pipeline.load()
             resumed = True
-        source = build_source(system, settings, stats=stats, retry=retry)
+        source = build_source(
+            system, settings, stats=stats, retry=retry, source_options=source_options
+        )
         if resources:
             source = source.with_resources(*resources)
         with bulk_gc():

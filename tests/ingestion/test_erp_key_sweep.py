@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from closeloop.settings import SANDBOX_DEFAULT_TOKENS
-from ingestion.pipelines import SystemSummary, run_ingest, run_system
+from ingestion.pipelines import ERP_SWEEP_NOW, SystemSummary, run_ingest, run_system
 from tests.ingestion.support import (
     KEYS,
     env_for,
@@ -85,14 +85,17 @@ def swept(small_sandbox_home: Path, tmp_path_factory: pytest.TempPathFactory) ->
                 f"{R}/customer/{state.customer}",
             ):
                 assert erp.delete(path).status_code == 204, path
-        # 2: the default schedule (24 h): the sweep is not due, the deletions stay unseen
-        state.runs.append(run_system("erp"))
-        state.not_due = _raw(home, "select id from raw_erp.transaction")
-        # 3: due every run: the sweep finds the three deletions
-        with patched_env({"SOURCES__ERP__KEY_SWEEP_EVERY_HOURS": "0"}):
+        # 2: a schedule of 48 h: the sweep is not due, the deletions stay unseen
+        with patched_env({"SOURCES__ERP__KEY_SWEEP_EVERY_HOURS": "48"}):
             state.runs.append(run_system("erp"))
-        # 4: switched off: nothing is swept, and the warning says deletions are not seen
-        with patched_env({"SOURCES__ERP__KEY_SWEEP": "never"}):
+        state.not_due = _raw(home, "select id from raw_erp.transaction")
+        # 3: a re-read that must see deletions (a write-back's verify): the sweep is due now
+        state.runs.append(run_system("erp", source_options=ERP_SWEEP_NOW))
+        # 4: switched off (though due every run): nothing is swept, and the warning says
+        # deletions are not seen
+        with patched_env(
+            {"SOURCES__ERP__KEY_SWEEP": "never", "SOURCES__ERP__KEY_SWEEP_EVERY_HOURS": "0"}
+        ):
             state.runs.append(run_system("erp"))
     yield state
 
@@ -106,6 +109,8 @@ def test_each_run_succeeds_with_one_warning_naming_the_permission(swept: Swept) 
         assert "Deleted Records" in text and "Record 'deletedrecord' was not found" in text
     assert "key sweep" in str(swept.runs[0].warnings[0])
     assert "SOURCES__ERP__KEY_SWEEP=auto" in str(swept.runs[0].warnings[0])
+    assert "at most every 24 h" in str(swept.runs[0].warnings[0])  # the default
+    assert "at most every 48 h" in str(swept.runs[1].warnings[0])
     assert "next runs after" in str(swept.runs[1].warnings[0])
     assert "found 3 deleted record(s)" in str(swept.runs[2].warnings[0])
     assert "NOT seen" in str(swept.runs[3].warnings[0])
