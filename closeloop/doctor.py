@@ -47,8 +47,8 @@ CONTRACT_DEFAULTS: dict[str, Any] = {
     "reporting_currency": "USD",
 }
 
-#: Stripe subscription statuses in which a subscription still bills (not ended).
-LIVE_SUBSCRIPTION_STATUSES = ("active", "past_due", "trialing", "unpaid")
+#: Stripe subscription statuses that make a subscription live (as the dbt models count them).
+LIVE_SUBSCRIPTION_STATUSES = ("active", "past_due")
 #: Salesforce key prefixes (the first three characters of an id name its object).
 ACCOUNT_PREFIX, CONTRACT_PREFIX = "001", "800"
 #: ERP transaction fields a legacy integration may write the Stripe invoice reference into.
@@ -315,6 +315,38 @@ def _effective_link(
     return detected
 
 
+def _unique_account_names(landing: Landing) -> str:
+    """SQL: normalized account names that name exactly one account (`k`, `id`)."""
+    return (
+        f"select {_name_key('name')} as k, min(id) as id from {t('raw_crm', 'account')} "
+        f"where {_not_deleted(landing, 'raw_crm', 'account')} group by 1 having count(*) = 1"
+    )
+
+
+def _billing_account_links(landing: Landing, customer_link: str | None) -> str:
+    """SQL: each Stripe customer's CRM account (`customer_id`, `k` = its 15-character id), by
+    the link column, else by a normalized name naming one account; "" without customers."""
+    if not landing.has("raw_billing", "customers", "id"):
+        return ""
+    cus = t("raw_billing", "customers")
+    parts = []
+    if customer_link:
+        parts.append(
+            f"select id as customer_id, left(cast({q(customer_link)} as varchar), 15) as k "
+            f"from {cus} where {q(customer_link)} is not null"
+        )
+    if landing.has("raw_billing", "customers", "name") and landing.has(
+        "raw_crm", "account", "name"
+    ):
+        unlinked = f"b.{q(customer_link)} is null" if customer_link else "true"
+        parts.append(
+            f"select b.id as customer_id, left(n.id, 15) as k from {cus} as b "
+            f"join ({_unique_account_names(landing)}) as n on {_name_key('b.name')} = n.k "
+            f"where {unlinked}"
+        )
+    return " union all ".join(parts)
+
+
 def customer_rule(
     landing: Landing, customer_link: str | None, subscription_link: str | None
 ) -> dict[str, Any]:
@@ -323,42 +355,48 @@ def customer_rule(
     if not landing.has("raw_crm", "account", "id", "type"):
         return {"available": False, "reason": "raw_crm.account (with type) not landed"}
     parts: dict[str, str] = {}
-    if landing.has("raw_crm", "contract", "account_id"):
-        cond = []
-        if landing.has("raw_crm", "contract", "activated_date"):
-            cond.append("activated_date is not null")
-        if landing.has("raw_crm", "contract", "status"):
-            cond.append("status = 'Activated'")
-        if cond:
-            parts["contract"] = (
-                f"select distinct left(account_id, 15) as k from {t('raw_crm', 'contract')} "
-                f"where ({' or '.join(cond)}) and {_not_deleted(landing, 'raw_crm', 'contract')}"
-            )
-    live = ", ".join(f"'{s}'" for s in LIVE_SUBSCRIPTION_STATUSES)
-    sub_sources = []
-    if subscription_link and landing.has("raw_billing", "subscriptions", "status"):
-        sub_sources.append(
-            f"select left(c.account_id, 15) as k from {t('raw_billing', 'subscriptions')} as s "
-            f"join {t('raw_crm', 'contract')} as c "
-            f"on left(s.{q(subscription_link)}, 15) = left(c.id, 15) where s.status in ({live})"
+    if landing.has("raw_crm", "contract", "account_id", "status"):
+        parts["contract"] = (
+            f"select distinct left(account_id, 15) as k from {t('raw_crm', 'contract')} "
+            f"where status = 'Activated' and {_not_deleted(landing, 'raw_crm', 'contract')}"
         )
-    has_customers = customer_link and landing.has("raw_billing", "customers", "id")
-    if has_customers and landing.has("raw_billing", "subscriptions", "customer", "status"):
-        sub_sources.append(
-            f"select left(cu.{q(str(customer_link))}, 15) as k "
-            f"from {t('raw_billing', 'subscriptions')} as s "
-            f"join {t('raw_billing', 'customers')} as cu on s.customer = cu.id "
+    live = ", ".join(f"'{s}'" for s in LIVE_SUBSCRIPTION_STATUSES)
+    links = _billing_account_links(landing, customer_link)
+    subs, invs = t("raw_billing", "subscriptions"), t("raw_billing", "invoices")
+    by_contract = subscription_link is not None and landing.has("raw_crm", "contract", "id")
+    # a subscription or invoice names its account through its customer's link (by id, else a
+    # unique name), or through its subscription's CRM contract (a deleted Stripe customer too)
+    sources = []
+    if links and landing.has("raw_billing", "subscriptions", "customer", "status"):
+        sources.append(
+            f"select ba.k from {subs} as s join ({links}) as ba on s.customer = ba.customer_id "
             f"where s.status in ({live})"
         )
-    if sub_sources:
-        parts["subscription"] = " union ".join(sub_sources)
-    if has_customers and landing.has("raw_billing", "invoices", "customer", "status"):
-        parts["paid_invoice"] = (
-            f"select distinct left(cu.{q(str(customer_link))}, 15) as k "
-            f"from {t('raw_billing', 'invoices')} as i "
-            f"join {t('raw_billing', 'customers')} as cu on i.customer = cu.id "
-            "where i.status = 'paid'"
+    if by_contract and landing.has("raw_billing", "subscriptions", "status"):
+        sources.append(
+            f"select left(c.account_id, 15) as k from {subs} as s "
+            f"join {t('raw_crm', 'contract')} as c "
+            f"on left(s.{q(str(subscription_link))}, 15) = left(c.id, 15) "
+            f"where s.status in ({live})"
         )
+    if sources:
+        parts["subscription"] = " union ".join(sources)
+    paid = "i.status = 'paid' and i.total > 0"
+    sources = []
+    if links and landing.has("raw_billing", "invoices", "customer", "status", "total"):
+        sources.append(
+            f"select ba.k from {invs} as i join ({links}) as ba on i.customer = ba.customer_id "
+            f"where {paid}"
+        )
+    if by_contract and landing.has("raw_billing", "invoices", "subscription", "status", "total"):
+        sources.append(
+            f"select left(c.account_id, 15) as k from {invs} as i "
+            f"join {subs} as s on i.subscription = s.id "
+            f"join {t('raw_crm', 'contract')} as c "
+            f"on left(s.{q(str(subscription_link))}, 15) = left(c.id, 15) where {paid}"
+        )
+    if sources:
+        parts["paid_invoice"] = " union ".join(sources)
     ctes = ", ".join(f"{name} as ({sql})" for name, sql in parts.items())
     joins = " ".join(
         f"left join (select distinct k from {name}) as {name} on left(a.id, 15) = {name}.k"
@@ -873,11 +911,7 @@ def coverage(
     out = []
     has_accounts = landing.has("raw_crm", "account", "id", "name")
     acc = t("raw_crm", "account")
-    # names that identify exactly one account
-    unique_names = (
-        f"select {_name_key('name')} as k, min(id) as id from {acc} "
-        f"where {_not_deleted(landing, 'raw_crm', 'account')} group by 1 having count(*) = 1"
-    )
+    unique_names = _unique_account_names(landing)
     if has_accounts and landing.has("raw_billing", "customers", "id", "name"):
         by_id = (
             f"when left(cast(b.{q(customer_link)} as varchar), 15) in "

@@ -317,7 +317,7 @@ def test_stale_customer_types_are_mixed_and_an_extra_type_is_optional(classic_co
         # ten real customers left at 'Prospect'; five new 'Customer' accounts with no contract,
         # subscription or invoice yet
         "update raw_crm.account set type = 'Prospect' where id in (select distinct account_id "
-        "from raw_crm.contract where activated_date is not null order by 1 limit 10)",
+        "from raw_crm.contract where status = 'Activated' order by 1 limit 10)",
         "insert into raw_crm.account (id, name, type, is_deleted) select "
         "'001NEW00000000' || n || 'AAA', 'New Customer ' || n, 'Customer', false "
         "from range(5) as r(n)",
