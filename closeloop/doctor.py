@@ -18,6 +18,7 @@ import binascii
 import datetime as dt
 import itertools
 import json
+import re
 import statistics
 import zlib
 from collections import Counter
@@ -454,10 +455,16 @@ def customer_rule(
     }
 
 
+def _norm(value: Any) -> str:
+    """Lower case, letters and digits only (the models' `normalize_code`)."""
+    return re.sub(r"[^a-z0-9]", "", str(value or "").lower())
+
+
 def product_mapping(landing: Landing, code_column: str | None) -> dict[str, Any]:
-    """Stripe products to ERP items: by the metadata code, else item externalid = product id,
-    else code or name (the product name as the item's code or name, or through the CRM
-    product's name and code). Unmapped products are listed."""
+    """Stripe products to ERP items in the models' order (`int_products_mapped`, same method
+    names): the metadata code (`metadata`), else item externalid = product id
+    (`erp_external_id`), else the product's name normalised equals exactly one CRM product's or
+    ERP item's code (`code`) or name (`name`). Unmapped products are listed."""
     if not landing.has("raw_billing", "products", "id"):
         return {"available": False, "reason": "raw_billing.products not landed"}
     pcols = landing.cols("raw_billing", "products")
@@ -478,33 +485,36 @@ def product_mapping(landing: Landing, code_column: str | None) -> dict[str, Any]
             )
             + f" from {t('raw_erp', 'item')}"
         )
-    crm: dict[str, str] = {}
+    crm: list[tuple[Any, ...]] = []
     if landing.has("raw_crm", "product2", "name", "product_code"):
-        crm = {
-            str(n).strip().lower(): str(c).strip().upper()
-            for n, c in landing.rows(
-                f"select name, product_code from {t('raw_crm', 'product2')} "
-                "where name is not null and product_code is not null"
-            )
-        }
-    by_code = {str(i[1]).strip().upper(): i[0] for i in items if i[1]}
+        crm = landing.rows(
+            f"select product_code, name from {t('raw_crm', 'product2')} "
+            "where product_code is not null"
+        )
+    by_code = {_norm(i[1]): i[0] for i in items if i[1]}
     by_external = {str(i[3]): i[0] for i in items if i[3]}
-    by_name = {str(i[2]).strip().lower(): i[0] for i in items if i[2]}
+    # a normalised code or name -> the codes it names (CRM products and ERP items)
+    code_keys: dict[str, set[str]] = {}
+    name_keys: dict[str, set[str]] = {}
+    for code_value, name_value in [*crm, *((i[1], i[2]) for i in items if i[1])]:
+        code_keys.setdefault(_norm(code_value), set()).add(_norm(code_value))
+        if name_value:
+            name_keys.setdefault(_norm(name_value), set()).add(_norm(code_value))
     methods: Counter[str] = Counter()
     unmapped = []
     mapped_items = set()
     for pid, pname, pcode in products:
-        key = (pname or "").strip().lower()
-        if pcode and pcode.strip().upper() in by_code:
-            method, item = "metadata_code", by_code[pcode.strip().upper()]
+        key = _norm(pname)
+        codes = code_keys.get(key, set()) if key else set()
+        names = name_keys.get(key, set()) if key else set()
+        if pcode and _norm(pcode) in by_code:
+            method, item = "metadata", by_code[_norm(pcode)]
         elif pid in by_external:
-            method, item = "item_externalid", by_external[pid]
-        elif key and key in by_name:
-            method, item = "name", by_name[key]
-        elif key and key.upper() in by_code:
-            method, item = "code", by_code[key.upper()]
-        elif key in crm and crm[key] in by_code:
-            method, item = "crm_product_code", by_code[crm[key]]
+            method, item = "erp_external_id", by_external[pid]
+        elif len(codes) == 1 and next(iter(codes)) in by_code:
+            method, item = "code", by_code[next(iter(codes))]
+        elif len(names) == 1 and next(iter(names)) in by_code:
+            method, item = "name", by_code[next(iter(names))]
         else:
             unmapped.append({"product_id": pid, "name": pname, "code": pcode})
             continue
@@ -970,11 +980,11 @@ def coverage(
             v = f"cast(tr.{q(f)} as varchar)"
             whens.append(
                 f"when regexp_extract({v}, {_literal(id_pattern)}) in (select id from {inv}) "
-                f"then '{f}:id' "
+                f"then '{'externalid' if f == 'externalid' else f + '_id'}' "
             )
             whens.append(
                 f"when regexp_extract({v}, {_literal(number_pattern)}) in "
-                f"(select number from {inv} where number is not null) then '{f}:number' "
+                f"(select number from {inv} where number is not null) then '{f}_number' "
             )
         total, methods = _method_counts(
             landing,
@@ -1001,7 +1011,7 @@ def coverage(
                 f"from {t('raw_erp', 'previoustransactionlink')} as l "
                 f"join {t('raw_erp', 'transaction')} as i on l.previousdoc = i.id "
                 "where i.type = 'CustInvc' and i.externalid in "
-                f"(select id from {t('raw_billing', 'invoices')})) then 'invoice_application' "
+                f"(select id from {t('raw_billing', 'invoices')})) then 'invoice' "
             )
         if whens:
             total, methods = _method_counts(

@@ -144,7 +144,7 @@ def test_every_link_is_found_and_the_suggestions_follow_the_profile(
     methods = coverage["billing customer -> CRM account"]["methods"]
     assert max(methods, key=methods.__getitem__) == f"id:metadata__{key}"
     # duplicates (no externalid) are tied by the reference the profile's integration writes
-    ref = f"{profile['erp']['invoice_reference_field']}:{profile['erp']['invoice_reference_value']}"
+    ref = f"{profile['erp']['invoice_reference_field']}_{profile['erp']['invoice_reference_value']}"
     refs = report["conventions"]["invoice_references"]
     assert refs["without_externalid"] > 0
     assert coverage["ERP invoice -> billing invoice"]["methods"][ref] == refs["without_externalid"]
@@ -263,7 +263,7 @@ def test_products_map_by_externalid_then_name_and_the_rest_are_listed(classic_co
     )
     report = _report(classic_copy)
     mapping = report["conventions"]["product_mapping"]
-    assert mapping["methods"] == {"item_externalid": 2, "name": 2}
+    assert mapping["methods"] == {"erp_external_id": 2, "name": 2}
     assert report["unmapped_products"]["count"] == 1
     assert report["unmapped_products"]["items"][0]["name"] == "Usage Bundle 2027"
     assert report["detected"]["billing.product_code_key"] == ""
@@ -296,7 +296,7 @@ def test_invoice_references_by_number_in_the_memo_and_payment_intents(classic_co
     assert pay["payment_key"] == "payment_intent"
     assert pay["by_prefix"]["pi_"]["payment_intents_found"] == pay["by_prefix"]["pi_"]["payments"]
     coverage = {c["pair"]: c for c in report["coverage"]}
-    assert coverage["ERP invoice -> billing invoice"]["methods"]["memo:number"] == dupes
+    assert coverage["ERP invoice -> billing invoice"]["methods"]["memo_number"] == dupes
     # memo is a default reference field: nothing to set
     assert "erp_invoice_reference_fields" not in report["suggestions"]["dbt_vars"]
 
