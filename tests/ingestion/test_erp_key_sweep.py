@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,3 +152,28 @@ def test_raw_erp_equals_the_erp_after_the_sweep(swept: Swept) -> None:
             assert raw_keys(con, f"raw_erp.{table}", *cols) == truth[table], table
     finally:
         con.close()
+
+
+def test_an_empty_listing_deletes_nothing(small_sandbox_home: Path, tmp_path: Path) -> None:
+    home = tmp_path
+    shutil.copytree(small_sandbox_home / "sandbox", home / "sandbox")
+    (home / "sandbox" / "profile.json").write_text(
+        json.dumps({"erp": {"denied_tables": ["deletedrecord"]}})
+    )
+    with (
+        served(home) as sandbox,
+        patched_env(env_for(home, sandbox.urls) | {"SOURCES__ERP__KEY_SWEEP_EVERY_HOURS": "0"}),
+    ):
+        run_system("erp")
+        before = _raw(home, "select id from raw_erp.customer")
+        # every customer gone from what NetSuite lists (straight in the sandbox's store)
+        con = sqlite3.connect(home / "sandbox" / "erp.sqlite")
+        with con:
+            con.execute("delete from customer")
+        con.close()
+        summary = run_system("erp")
+    assert before and _raw(home, "select id from raw_erp.customer") == before
+    texts = [str(w) for w in summary.warnings]
+    assert len(texts) == 2, texts
+    assert "found no customer at all" in texts[0] and "deletes none" in texts[0]
+    assert "Deleted Records" in texts[1]

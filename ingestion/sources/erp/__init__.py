@@ -320,6 +320,17 @@ class _Deletions:
                 if not landed:
                     continue  # never landed: a first (full) load cannot hold stale rows
                 listed = listed_ids(self.client, table, TABLES[table], self.max_rows)
+                if not listed:
+                    # never delete on empty input: an empty listing is not every record gone
+                    warn(
+                        self.stats,
+                        SYSTEM,
+                        "key_sweep",
+                        f"erp: the key sweep found no {table} at all in NetSuite while "
+                        f"{len(landed):,} are landed; it deletes none of them (check the "
+                        f"role's access to {table}).",
+                    )
+                    continue
                 gone = landed - listed - self.deleted.get(table, set())
                 if gone:
                     self.deleted.setdefault(table, set()).update(gone)
