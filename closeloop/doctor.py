@@ -310,9 +310,10 @@ def link_columns(keys: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 def _effective_link(
     landing: Landing, table: str, configured: Any, detected: str | None
 ) -> str | None:
-    """The column a link reads: the configured one when it exists, else the detected one."""
-    if isinstance(configured, str) and landing.has("raw_billing", table, configured.lower()):
-        return configured.lower()
+    """The column a link reads under the settings in force: the configured one (None when it
+    has not landed: the models then find no id link), else (auto) the detected one."""
+    if isinstance(configured, str) and configured:
+        return configured.lower() if landing.has("raw_billing", table, configured.lower()) else None
     return detected
 
 
@@ -1030,6 +1031,13 @@ def coverage(
 # --- the dbt models, when built ------------------------------------------------------------
 
 
+def reason_kind(reason: str) -> str:
+    """A reason with its dates and numbers blanked, so reasons that differ only by them count
+    together (`no JPY rate effective on or before <date> ...`)."""
+    text = re.sub(r"\d{4}-\d{2}-\d{2}([ T][0-9:.+]+)?", "<date>", reason)
+    return re.sub(r"(?<![A-Za-z0-9_])\d+(?:[.,]\d+)*(?![A-Za-z0-9_])", "<n>", text)
+
+
 def built_models(landing: Landing, limit: int) -> dict[str, Any]:
     """Link methods recorded by the core models and the data-quality issues, when built."""
     methods: dict[str, dict[str, dict[str, int]]] = {}
@@ -1048,22 +1056,36 @@ def built_models(landing: Landing, limit: int) -> dict[str, Any]:
                 methods.setdefault(f"core.{table}", {})[col] = counts
     dq: dict[str, Any] = {"built": False}
     if landing.has("ops", "dq_issues", "issue_type"):
-        reason = "reason" if landing.has("ops", "dq_issues", "reason") else "''"
+        dq_cols = landing.cols("ops", "dq_issues")
+        reason = "reason" if "reason" in dq_cols else "''"
+        model = "source_model" if "source_model" in dq_cols else "''"
         rows = landing.rows(
-            f"select issue_type, {reason}, count(*) from {t('ops', 'dq_issues')} "
-            "group by 1, 2 order by 3 desc, 1, 2"
+            f"select issue_type, {reason}, {model}, count(*) from {t('ops', 'dq_issues')} "
+            "group by 1, 2, 3"
         )
         by_type: Counter[str] = Counter()
-        for issue_type, _, n in rows:
+        by_model: Counter[tuple[str, str]] = Counter()
+        by_reason: Counter[tuple[str, str]] = Counter()
+        by_kind: Counter[tuple[str, str]] = Counter()
+        for issue_type, text, source_model, n in rows:
             by_type[str(issue_type)] += int(n)
+            by_model[(str(issue_type), str(source_model))] += int(n)
+            by_reason[(str(issue_type), str(text))] += int(n)
+            by_kind[(str(issue_type), reason_kind(str(text)))] += int(n)
+
+        def ranked(counts: Counter[tuple[str, str]], key: str) -> list[dict[str, Any]]:
+            items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            return [{"issue_type": k[0], key: k[1], "count": n} for k, n in items]
+
+        reasons = ranked(by_reason, "reason")
         dq = {
             "built": True,
             "issues": sum(by_type.values()),
             "by_type": dict(sorted(by_type.items())),
-            "by_reason": [
-                {"issue_type": r[0], "reason": r[1], "count": int(r[2])} for r in rows[:limit]
-            ],
-            "by_reason_left_off": max(0, len(rows) - limit),
+            "by_source_model": ranked(by_model, "source_model"),
+            "by_reason_kind": ranked(by_kind, "reason"),
+            "by_reason": reasons[:limit],
+            "by_reason_left_off": max(0, len(reasons) - limit),
         }
     return {
         "built": any(schema == "core" for schema, _ in landing.columns),
@@ -1231,8 +1253,6 @@ def diagnose(
         if code_key and landing.has("raw_billing", "products", f"metadata__{code_key}")
         else None
     )
-    if code_column is None and links["product_code_metadata_key"]:
-        code_column = f"metadata__{links['product_code_metadata_key']}"
     products = product_mapping(landing, code_column)
     patterns = (
         str(defaults["stripe_invoice_id_pattern"]),
@@ -1241,6 +1261,7 @@ def diagnose(
     fx = fx_rates(landing, str(defaults["reporting_currency"] or "USD"), limit)
     report: dict[str, Any] = {
         "warehouse": {"kind": "duckdb", "path": str(landing.path)},
+        "limit": limit,
         "landing": raw,
         "defaults": defaults,
         "conventions": {
@@ -1604,13 +1625,21 @@ def render(report: dict[str, Any], console: Any) -> None:
     if dq["built"]:
         console.print(
             _table(
-                f"ops.dq_issues: {dq['issues']:,} record(s) kept and flagged",
-                ("issue_type", "reason", "count"),
-                ((r["issue_type"], r["reason"], r["count"]) for r in dq["by_reason"]),
+                f"ops.dq_issues: {dq['issues']:,} record(s) kept and flagged, by model",
+                ("issue_type", "source_model", "count"),
+                ((r["issue_type"], r["source_model"], r["count"]) for r in dq["by_source_model"]),
             )
         )
-        if dq["by_reason_left_off"]:
-            console.print(f"  ... and {dq['by_reason_left_off']:,} more reasons")
+        kinds, shown = dq["by_reason_kind"], int(report.get("limit", 20))
+        console.print(
+            _table(
+                "ops.dq_issues by reason (dates and numbers blanked; --json has each reason)",
+                ("issue_type", "reason", "count"),
+                ((r["issue_type"], r["reason"], r["count"]) for r in kinds[:shown]),
+            )
+        )
+        if len(kinds) > shown:
+            console.print(f"  ... and {len(kinds) - shown:,} more reasons")
     elif models["built"]:
         console.print("ops.dq_issues: not built")
 

@@ -16,8 +16,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from closeloop.cli import app
-from closeloop.doctor import Landing, diagnose, render
+from closeloop.doctor import Landing, diagnose, reason_kind, render
 from closeloop.settings import Settings
+from closeloop.transform import run_dbt
 from ingestion.pipelines import run_ingest
 from sandbox.generator import generate
 from sandbox.generator.profile import profile_names
@@ -84,7 +85,10 @@ def _sql(db: Path, *statements: str) -> None:
 
 
 def _scalar(db: Path, sql: str) -> Any:
-    con = duckdb.connect(str(db), read_only=True)
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.ConnectionException:  # dbt-duckdb holds the file open in this process
+        con = duckdb.connect(str(db))
     try:
         row = con.execute(sql).fetchone()
         assert row is not None
@@ -359,6 +363,10 @@ def test_dq_issues_and_match_methods_are_counted(classic_copy: Path) -> None:
     models = _report(classic_copy)["models"]
     assert models["dq_issues"]["issues"] == 3
     assert models["dq_issues"]["by_type"] == {"fx_rate_missing": 2, "product_unmapped": 1}
+    assert models["dq_issues"]["by_source_model"] == [
+        {"issue_type": "fx_rate_missing", "source_model": "fct_invoice", "count": 2},
+        {"issue_type": "product_unmapped", "source_model": "dim_product", "count": 1},
+    ]
     assert models["dq_issues"]["by_reason"][0] == {
         "issue_type": "fx_rate_missing",
         "reason": "no JPY rate",
@@ -368,6 +376,52 @@ def test_dq_issues_and_match_methods_are_counted(classic_copy: Path) -> None:
         "item_externalid": 2,
         "metadata_code": 1,
     }
+
+
+def test_reasons_that_differ_by_dates_and_numbers_count_together() -> None:
+    assert reason_kind(
+        "no JPY rate effective on or before 2025-05-01 (the first is effective 2025-06-08): "
+        "amount is kept without USD"
+    ) == (
+        "no JPY rate effective on or before <date> (the first is effective <date>): "
+        "amount is kept without USD"
+    )
+    assert reason_kind("12 amounts of JPY in the month of 2025-01-01 have no USD rate") == (
+        "<n> amounts of JPY in the month of <date> have no USD rate"
+    )
+    assert reason_kind("metadata__crm_account_id names 0015g000000000iAAA") == (
+        "metadata__crm_account_id names 0015g000000000iAAA"
+    )
+
+
+@pytest.mark.slow
+def test_a_real_build_adds_its_link_methods_and_dq_issues(classic_copy: Path) -> None:
+    home = classic_copy.parent
+    _sql(
+        classic_copy,
+        "delete from raw_erp.currencyrate where effectivedate < date '2025-06-01' and "
+        "transactioncurrency = (select id from raw_erp.currency where symbol = 'JPY')",
+    )
+    before = _report(classic_copy)["models"]
+    assert before == {"built": False, "match_methods": {}, "dq_issues": {"built": False}}
+    settings = Settings.from_env({"CLOSELOOP_HOME": str(home)})
+    outcome = run_dbt(["build"], settings, target="dev", target_path=home / "dbt-target")
+    assert outcome.success, outcome.failures
+    models = _report(classic_copy)["models"]
+    assert models["built"]
+    xref = models["match_methods"]["core.customer_xref"]
+    assert sum(xref["billing_match_method"].values()) == _scalar(
+        classic_copy, "select count(*) from core.customer_xref"
+    )
+    dq = models["dq_issues"]
+    assert dq["built"]
+    assert dq["by_type"]["fx_rate_missing"] == _scalar(
+        classic_copy, "select count(*) from ops.dq_issues where issue_type = 'fx_rate_missing'"
+    )
+    assert dq["issues"] == sum(r["count"] for r in dq["by_reason_kind"])
+    assert all(
+        "JPY" in r["reason"] for r in dq["by_reason_kind"] if r["issue_type"].startswith("fx")
+    )
 
 
 # --- the command --------------------------------------------------------------------------------
