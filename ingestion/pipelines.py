@@ -245,6 +245,7 @@ def run_ingest(
     full_refresh: bool = False,
     on_progress: Callable[[str, str, TableStats], None] | None = None,
     retry: RetryPolicy | None = None,
+    source_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[SystemSummary]:
     """Ingest the given systems one after the other (DuckDB allows one writer).
 
@@ -254,13 +255,23 @@ def run_ingest(
         full_refresh: drop the systems' tables and state and load everything again.
         on_progress: called with (system, table, counters) as rows arrive.
         retry: retry policy overriding the default.
+        source_options: per system, source arguments overriding dlt's config for this run
+            (`{"erp": ERP_SWEEP_NOW}` after closeloop wrote deletes to the ERP).
 
     Returns:
         One summary per system; `summary.warnings` lists what each source could not see.
     """
     settings = settings or Settings.from_env()
     stats = RunStats(on_progress)
+    options = source_options or {}
     return [
-        run_system(s, settings, full_refresh=full_refresh, stats=stats, retry=retry)
+        run_system(
+            s,
+            settings,
+            full_refresh=full_refresh,
+            stats=stats,
+            retry=retry,
+            source_options=options.get(s),
+        )
         for s in systems
     ]

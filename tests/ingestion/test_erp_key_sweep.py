@@ -91,7 +91,7 @@ def swept(small_sandbox_home: Path, tmp_path_factory: pytest.TempPathFactory) ->
             state.runs.append(run_system("erp"))
         state.not_due = _raw(home, "select id from raw_erp.transaction")
         # 3: a re-read that must see deletions (a write-back's verify): the sweep is due now
-        state.runs.append(run_system("erp", source_options=ERP_SWEEP_NOW))
+        state.runs.extend(run_ingest(["erp"], source_options={"erp": ERP_SWEEP_NOW}))
         # 4: switched off (though due every run): nothing is swept, and the warning says
         # deletions are not seen
         with patched_env(
