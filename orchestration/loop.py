@@ -23,6 +23,9 @@ from orchestration.project import ensure_manifest, prepare_dagster_home
 
 log = logging.getLogger(__name__)
 
+#: The asset check that counts `ops.dq_issues` (orchestration/defs/recon/checks.py).
+DQ_CHECK_NAME = "no_data_quality_issues"
+
 #: The environment variables pointing dlt (and the settings) at each source.
 SOURCE_ENV = {
     "crm": ("SOURCES__CRM__BASE_URL", "SOURCES__CRM__ACCESS_TOKEN"),
@@ -47,6 +50,10 @@ class LoopSummary:
     corrections: dict[str, int] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    #: what a source would not show (a missing optional permission), said once each
+    source_warnings: list[str] = field(default_factory=list)
+    #: rows kept but not converted or linked (`ops.dq_issues`), by issue type
+    data_quality_issues: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (the CLI's JSON output and the benchmark)."""
@@ -60,7 +67,7 @@ def sandbox_configured(settings: Settings) -> bool:
 
 @contextlib.contextmanager
 def sources_for(
-    settings: Settings, scale: str = "small", seed: int = 42
+    settings: Settings, scale: str = "small", seed: int = 42, profile: str | None = None
 ) -> Iterator[dict[str, str]]:
     """Serve the sandbox unless the sources are configured; yields the environment to run with.
 
@@ -71,6 +78,8 @@ def sources_for(
         settings: closeloop settings.
         scale: sandbox scale to generate when none exists.
         seed: sandbox seed to generate with.
+        profile: sandbox profile (`sandbox/profiles/<name>.toml`, or a path) to generate with;
+            default the sandbox's own default (`classic`).
 
     Raises:
         ValueError: when some sources are configured and others are not.
@@ -93,7 +102,10 @@ def sources_for(
     paths = SandboxPaths.under(settings.home)
     if not paths.exists():
         log.info("generating a %s sandbox under %s", scale, paths.root)
-        generate(paths, seed=seed, scale=scale)
+        if profile is None:
+            generate(paths, seed=seed, scale=scale)
+        else:
+            generate(paths, seed=seed, scale=scale, profile=profile)
     tokens = {name: str(src.token) for name, src in settings.sources().items()}
     options = ServeOptions(ports={"crm": 0, "billing": 0, "erp": 0}, tokens=tokens)
     with running(paths, options) as sandbox:
@@ -127,6 +139,9 @@ def summarize(result: dg.ExecuteInProcessResult) -> LoopSummary:
         head = key.path[0]
         if head.startswith("raw_"):
             landed[head] += int(_value(metadata, "rows_loaded") or 0)
+            for warning in _value(metadata, "source_warnings") or []:
+                if warning not in summary.source_warnings:
+                    summary.source_warnings.append(str(warning))
             summary.rows_rejected += int(_value(metadata, "rows_rejected") or 0)
         elif key.path[-1] == "erp_writeback_plan":
             summary.exceptions_by_type = dict(_value(metadata, "open_exceptions_by_type") or {})
@@ -147,6 +162,9 @@ def summarize(result: dg.ExecuteInProcessResult) -> LoopSummary:
             summary.models_built += 1
     summary.rows_landed = dict(sorted(landed.items()))
     for evaluation in result.get_asset_check_evaluations():
+        if evaluation.check_name == DQ_CHECK_NAME:
+            by_type = _value(dict(evaluation.metadata), "by_issue_type") or {}
+            summary.data_quality_issues = {str(k): int(v) for k, v in dict(by_type).items()}
         if evaluation.passed:
             summary.checks_passed += 1
         elif evaluation.severity == dg.AssetCheckSeverity.WARN:

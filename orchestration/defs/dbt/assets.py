@@ -52,6 +52,10 @@ class LayeredDbtTranslator(DagsterDbtTranslator):
         return None
 
 
+#: dbt's advice: unit tests belong in CI (`make test` runs them), not in production builds,
+#: where they would bind to whatever columns a young landing happens to have.
+BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+
 TRANSLATOR = LayeredDbtTranslator(
     settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True)
 )
@@ -74,7 +78,7 @@ def dbt_models(
     # which is copied when the process starts: set them for that moment only, so one run's
     # warehouse never leaks into the next thing this process does
     with patched_env(dbt_env(closeloop.settings())):
-        invocation = dbt.cli(["build"], context=context, target_path=target)
+        invocation = dbt.cli(BUILD_ARGS, context=context, target_path=target)
     yield from invocation.stream()
     # an hourly schedule would pile up megabytes a run; a failed run's compiled SQL is kept,
     # since the error message points into it

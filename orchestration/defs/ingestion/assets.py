@@ -155,6 +155,11 @@ def build_ingestion_asset(system: str) -> dg.AssetsDefinition:
             summary = run_system(system, closeloop.settings(), resources=resources)
         except IngestError as exc:
             raise _fail(exc) from None
+        # what the source would not show us (a permission the role lacks, ...): said once,
+        # and kept on every table's materialization so the run summary and the UI show it
+        warnings = [str(w) for w in summary.warnings]
+        for warning in warnings:
+            context.log.warning(warning)
         by_table = {t.table: t for t in summary.tables}
         for key in sorted(selected, key=lambda k: k.to_user_string()):
             table = key.path[-1]
@@ -168,6 +173,7 @@ def build_ingestion_asset(system: str) -> dg.AssetsDefinition:
                     "seconds": round(figures.seconds, 3) if figures else 0.0,
                     "system_seconds": round(summary.seconds, 3),
                     "resumed_interrupted_load": summary.resumed_pending,
+                    "source_warnings": warnings,
                 },
             )
 

@@ -101,4 +101,40 @@ def sync_latency_within_sla(closeloop: CloseloopResource) -> dg.AssetCheckResult
     )
 
 
-RECON_CHECKS = [open_exceptions_under_threshold, no_critical_exceptions, sync_latency_within_sla]
+@dg.asset_check(
+    asset=model_key("dq_issues"),
+    name="no_data_quality_issues",
+    description="Rows kept but not converted or linked (no FX rate, unmapped product, unresolved "
+    "link, ...), listed in ops.dq_issues with their reason (warn: the marts still build).",
+)
+def no_data_quality_issues(closeloop: CloseloopResource) -> dg.AssetCheckResult:
+    """Warn, with counts by issue type and the commonest reasons, when dq_issues has rows."""
+    with _connect(closeloop) as con:
+        table = find_model(con, "dq_issues")
+        by_type = con.execute(
+            f"select issue_type, count(*) from {table} group by 1 order by 2 desc, 1"
+        ).fetchall()
+        reasons = con.execute(
+            f"select issue_type, reason, count(*) from {table} group by 1, 2 "
+            "order by 3 desc, 1, 2 limit 10"
+        ).fetchall()
+    counts = {str(t): int(n) for t, n in by_type}
+    return dg.AssetCheckResult(
+        passed=not counts,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "issues": sum(counts.values()),
+            "by_issue_type": counts,
+            "top_reasons": dg.MetadataValue.md(
+                "\n".join(f"- {n} {t}: {r}" for t, r, n in reasons) or "none"
+            ),
+        },
+    )
+
+
+RECON_CHECKS = [
+    open_exceptions_under_threshold,
+    no_critical_exceptions,
+    sync_latency_within_sla,
+    no_data_quality_issues,
+]
