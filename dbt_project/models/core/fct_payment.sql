@@ -62,27 +62,14 @@ card_payments as (
         charges.currency_code,
         charges.amount,
         charges.created_at as paid_at,
-        {%- set joined = (['by_charge'] if mode in ('auto', 'charge') else [])
-            + (['by_intent'] if mode in ('auto', 'payment_intent') else []) %}
-        coalesce({% for j in joined %}{{ j }}.erp_payment_id{% if not loop.last %}, {% endif %}{% endfor %}) as erp_payment_id,
-        coalesce({% for j in joined %}{{ j }}.payment_total{% if not loop.last %}, {% endif %}{% endfor %}) as erp_amount,
-        coalesce({% for j in joined %}{{ j }}.applied_amount{% if not loop.last %}, {% endif %}{% endfor %}) as erp_applied_amount,
-        case
-            {%- if 'by_charge' in joined %}
-            when by_charge.erp_payment_id is not null then 'charge'
-            {%- endif %}
-            {%- if 'by_intent' in joined %}
-            when by_intent.erp_payment_id is not null then 'payment_intent'
-            {%- endif %}
-        end as erp_match_method
+        {{ erp_payment_by_reference('erp_payment_id', mode) }} as erp_payment_id,
+        {{ erp_payment_by_reference('payment_total', mode) }} as erp_amount,
+        {{ erp_payment_by_reference('applied_amount', mode) }} as erp_applied_amount,
+        {{ erp_payment_match_method(mode) }} as erp_match_method
     from charges
-    {%- if 'by_charge' in joined %}
     left join erp_by_external_id as by_charge on charges.charge_id = by_charge.payment_external_id
-    {%- endif %}
-    {%- if 'by_intent' in joined %}
     left join erp_by_external_id as by_intent
         on charges.payment_intent_id = by_intent.payment_external_id
-    {%- endif %}
     where charges.charge_status = 'succeeded'
 
 ),

@@ -79,9 +79,7 @@ classified as (
                 live_by_customer.billing_customer_id is not null
                 or live_by_contract.account_id is not null then 'live_subscription'
             when paid.billing_customer_id is not null then 'paid_invoice'
-            {%- if var('customer_account_types') %}
-            when accounts.account_type in ({% for t in var('customer_account_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %}) then 'account_type'
-            {%- endif %}
+            when accounts.account_type in {{ customer_account_types_sql() or '(null)' }} then 'account_type'
         end as customer_rule
     from xref
     left join accounts on xref.crm_account_id = accounts.account_id

@@ -229,9 +229,7 @@ crm_side as (
     -- contract) or by a picklist value the company configured
     where
         accounts.account_id in (select c.account_id from activated_contracts as c)
-        {%- if var('customer_account_types') %}
-        or accounts.account_type in ({% for t in var('customer_account_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %})
-        {%- endif %}
+        or accounts.account_type in {{ customer_account_types_sql() or '(null)' }}
         or billing_matches.account_id is not null
         or erp_matches.account_id is not null
 

@@ -34,18 +34,18 @@ invoices as (
 referenced as (
 
     {%- for field in var('erp_invoice_reference_fields') %}
-    select
-        transaction_id,
-        '{{ field }}' as link_field,
-        {{ loop.index }} as field_rank,
-        cast({{ staged[field] }} as varchar) as link_value,
-        {{ regexp_first('cast(' ~ staged[field] ~ ' as varchar)', id_pattern) }} as invoice_id_ref,
-        {{ regexp_first('cast(' ~ staged[field] ~ ' as varchar)', number_pattern) }} as invoice_number_ref
-    from transactions
-    where {{ staged[field] }} is not null
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select
+            transaction_id,
+            '{{ field }}' as link_field,
+            {{ loop.index }} as field_rank,
+            cast({{ staged[field] }} as varchar) as link_value,
+            {{ regexp_first('cast(' ~ staged[field] ~ ' as varchar)', id_pattern) }} as invoice_id_ref,
+            {{ regexp_first('cast(' ~ staged[field] ~ ' as varchar)', number_pattern) }} as invoice_number_ref
+        from transactions
+        where {{ staged[field] }} is not null
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
 
 ),

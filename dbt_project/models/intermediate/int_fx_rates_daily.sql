@@ -24,6 +24,12 @@ clock as (
 
 ),
 
+contracts as (
+
+    select max(start_date) as start_date from {{ ref('stg_crm__contracts') }}
+
+),
+
 to_usd as (
 
     select
@@ -51,8 +57,7 @@ to_usd as (
 first_dates as (
 
     -- the reporting currency is itself from the first day anything is dated
-    select
-        min(first_date) as first_date
+    select min(first_date) as first_date
     from (
         select min(effective_date) as first_date from to_usd
         union all
@@ -107,7 +112,7 @@ bounds as (
         ) }} as end_date
     from effective
     cross join clock
-    cross join (select max(start_date) as start_date from {{ ref('stg_crm__contracts') }}) as contracts
+    cross join contracts
 
 ),
 

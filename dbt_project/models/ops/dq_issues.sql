@@ -43,19 +43,19 @@ first_rates as (
 unconverted as (
 
     {%- for model, system, id_col, currency_col, amount_col, date_col, usd_col in converted %}
-    select
-        '{{ model }}' as source_model,
-        '{{ system }}' as source_system,
-        cast({{ id_col }} as varchar) as record_id,
-        cast({{ currency_col }} as varchar) as currency_code,
-        cast({{ amount_col }} as decimal(38, 2)) as amount,
-        {{ date_col }} as rate_date,
-        '{{ amount_col }}' as amount_column
-    from {{ ref(model) }}
-    where {{ usd_col }} is null and {{ amount_col }} is not null
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select
+            '{{ model }}' as source_model,
+            '{{ system }}' as source_system,
+            cast({{ id_col }} as varchar) as record_id,
+            cast({{ currency_col }} as varchar) as currency_code,
+            cast({{ amount_col }} as decimal(38, 2)) as amount,
+            {{ date_col }} as rate_date,
+            '{{ amount_col }}' as amount_column
+        from {{ ref(model) }}
+        where {{ usd_col }} is null and {{ amount_col }} is not null
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
 
 ),
@@ -70,13 +70,16 @@ fx_issues as (
         unconverted.record_id,
         case
             when first_rates.currency_code is null
-                then 'the ERP has no rate for ' || coalesce(unconverted.currency_code, 'a null currency')
-                || ' against {{ var("reporting_currency") }}: ' || unconverted.amount_column
-                || ' is kept in its currency, without USD'
+                then
+                    'the ERP has no rate for ' || coalesce(unconverted.currency_code, 'a null currency')
+                    || ' against {{ var("reporting_currency") }}: ' || unconverted.amount_column
+                    || ' is kept in its currency, without USD'
             when unconverted.rate_date is null
-                then 'no document date to take a ' || unconverted.currency_code || ' rate at: '
-                || unconverted.amount_column || ' is kept without USD'
-            else 'no ' || unconverted.currency_code || ' rate effective on or before '
+                then
+                    'no document date to take a ' || unconverted.currency_code || ' rate at: '
+                    || unconverted.amount_column || ' is kept without USD'
+            else
+                'no ' || unconverted.currency_code || ' rate effective on or before '
                 || cast(unconverted.rate_date as varchar) || ' (the first is effective '
                 || cast(first_rates.first_rate_date as varchar) || '): '
                 || unconverted.amount_column || ' is kept without USD'
@@ -116,7 +119,7 @@ product_issues as (
         product_id as record_id,
         'Stripe product ' || coalesce('"' || product_name || '"', product_id) || ' maps to no product code: '
         {%- if var('product_code_metadata_key') %}
-        || 'no metadata.{{ var("product_code_metadata_key") }}, '
+            || 'no metadata.{{ var("product_code_metadata_key") }}, '
         {%- endif %}
         || 'no ERP item whose externalid is its id, no CRM product or ERP item of that code or name'
             as reason,
@@ -164,9 +167,11 @@ link_issues as (
         subscriptions.subscription_id as record_id,
         case
             when subscriptions.crm_contract_id is null
-                then 'live subscription: no metadata column holds a Salesforce Contract id (800...)'
-                || ' (var billing_subscription_crm_link)'
-            else subscriptions.crm_contract_link_column || ' names Salesforce Contract '
+                then
+                    'live subscription: no metadata column holds a Salesforce Contract id (800...)'
+                    || ' (var billing_subscription_crm_link)'
+            else
+                subscriptions.crm_contract_link_column || ' names Salesforce Contract '
                 || subscriptions.crm_contract_id || ', which the CRM does not have'
         end as reason,
         subscriptions.currency_code,

@@ -1,4 +1,7 @@
 {%- set cols = raw_columns(source('raw_billing', 'products')) -%}
+{#- the product code: the metadata key the company uses (var product_code_metadata_key) -#}
+{%- set key = var('product_code_metadata_key') -%}
+{%- set code_column = raw_column(cols, 'metadata__' ~ key, 'varchar') if key else 'cast(null as varchar)' -%}
 
 with
 
@@ -12,11 +15,7 @@ renamed as (
 
     select
         id as product_id,
-        {%- if var('product_code_metadata_key') %}
-        {{ raw_column(cols, 'metadata__' ~ var('product_code_metadata_key'), 'varchar') }} as product_code,
-        {%- else %}
-        cast(null as varchar) as product_code,
-        {%- endif %}
+        {{ code_column }} as product_code,
         {{ raw_column(cols, 'name', 'varchar') }} as product_name,
         {{ raw_column(cols, 'description', 'varchar') }} as description,
         {{ raw_column(cols, 'unit_label', 'varchar') }} as unit_label,
