@@ -20,7 +20,7 @@ def flatten(items: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
             text = f"{value:,}"
         elif isinstance(value, list | tuple):
             text = ", ".join(str(v) for v in value) or "-"
-        elif value is None:
+        elif value is None or value == "":
             text = "-"
         else:
             text = str(value)
