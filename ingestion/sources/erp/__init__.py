@@ -277,8 +277,7 @@ class _Deletions:
         except SourceError as exc:
             if not (self.optional and unreadable(exc, DELETED_TABLE)):
                 raise
-            refused = exc
-            self.items, self.deleted, self.state = [], {}, dict(self.state)
+            refused = exc  # refused at its first request: nothing was read
         wanted = self.key_sweep == "always" or (self.key_sweep == "auto" and refused is not None)
         last: str | None = (source_state.get(KEY_SWEEP_STATE) or {}).get("last")
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
