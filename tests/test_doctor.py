@@ -339,6 +339,29 @@ def test_stale_customer_types_are_mixed_and_an_extra_type_is_optional(classic_co
     assert "# customer_account_types: [Customer]" in suggestions["yaml"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("kept", ["raw_crm", "raw_billing", "raw_erp"])
+def test_a_partial_landing_is_reported_not_a_stack_trace(classic_copy: Path, kept: str) -> None:
+    _sql(
+        classic_copy,
+        *(f"drop schema {s} cascade" for s in ("raw_crm", "raw_billing", "raw_erp") if s != kept),
+    )
+    report = _report(classic_copy)
+    assert list(report["landing"]) == [kept]
+    detected = report["detected"]
+    if kept != "raw_billing":
+        assert detected["billing.unused_optional_fields"] == []
+        assert detected["billing.customer_link_key"] is None
+    if kept != "raw_erp":
+        assert detected["erp.item_externalid"] is None
+        assert detected["erp.rate_cadence"] is None
+    else:
+        assert detected["erp.rate_cadence"] == "daily"
+    console = Console(record=True, width=120)
+    render(report, console)
+    assert "suggested settings" in console.export_text()
+
+
 # --- the dbt models, when built --------------------------------------------------------------
 
 

@@ -392,9 +392,13 @@ def product_mapping(landing: Landing, code_column: str | None) -> dict[str, Any]
         ),
         "erp_items_without_product": len(items) - len(mapped_items),
         "item_externalid": (
-            "product_id"
-            if external and sum(1 for i in external if i[3].startswith("prod_")) == len(external)
-            else ("none" if not external else "other")
+            None
+            if not items
+            else "none"
+            if not external
+            else "product_id"
+            if all(i[3].startswith("prod_") for i in external)
+            else "other"
         ),
     }
 
@@ -655,6 +659,8 @@ def fx_rates(landing: Landing, reporting: str, limit: int) -> dict[str, Any]:
 def optional_fields(landing: Landing) -> dict[str, Any]:
     """Which optional Stripe fields this company sets: rows with a value per field (a field
     never set lands no column, or an empty one once the raw tables declare it)."""
+    if not landing.raw_tables().get("raw_billing"):
+        return {"available": False, "fields": {}, "unused": []}
     fields: dict[str, dict[str, Any]] = {}
     for name, (table, column) in OPTIONAL_STRIPE_FIELDS.items():
         cols = [
@@ -672,6 +678,7 @@ def optional_fields(landing: Landing) -> dict[str, Any]:
             rows = max(rows, int(n))
         fields[name] = {"columns": cols, "rows_with_value": rows}
     return {
+        "available": True,
         "fields": fields,
         "unused": sorted(n for n, f in fields.items() if not f["rows_with_value"]),
     }
