@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import pytest
+import yaml  # type: ignore[import-untyped]
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -159,7 +160,7 @@ def test_every_link_is_found_and_the_suggestions_follow_the_profile(
     code_key = profile["billing"]["product_code_key"]
     if code_key and code_key != AUTO["product_code_metadata_key"]:
         assert suggested == {"product_code_metadata_key": code_key}
-        assert f"product_code_metadata_key: {code_key}" in report["suggestions"]["yaml"]
+        assert yaml.safe_load(report["suggestions"]["yaml"]) == {"vars": suggested}
     else:
         # one link column each, codes under the default key or none: auto needs nothing
         assert suggested == {}
@@ -337,6 +338,8 @@ def test_stale_customer_types_are_mixed_and_an_extra_type_is_optional(classic_co
     suggestions = report["suggestions"]
     assert suggestions["optional_dbt_vars"] == {"customer_account_types": ["Customer"]}
     assert "# customer_account_types: [Customer]" in suggestions["yaml"]
+    uncommented = suggestions["yaml"].replace("# customer_account_types", "customer_account_types")
+    assert yaml.safe_load(uncommented) == {"vars": {"customer_account_types": ["Customer"]}}
 
 
 @pytest.mark.slow

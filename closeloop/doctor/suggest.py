@@ -102,10 +102,11 @@ def vars_yaml(dbt_vars: dict[str, Any], optional: dict[str, Any], why: dict[str,
         return ""
     lines = ["vars:"]
     for name, value in dbt_vars.items():
-        lines.append(f"  # {why.get(name, '')}".rstrip())
+        if why.get(name):
+            lines.append(f"  # {' '.join(why[name].split())}")
         lines.append(f"  {name}: {_yaml_value(value)}")
     for name, value in optional.items():
-        lines.append(f"  # optional: {why.get(name, '')}".rstrip())
+        lines.append(f"  # optional: {' '.join(why.get(name, '').split())}".rstrip())
         lines.append(f"  # {name}: {_yaml_value(value)}")
     return "\n".join(lines) + "\n"
 
