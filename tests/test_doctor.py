@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -477,6 +479,30 @@ def test_cli_without_a_landing_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["doctor", "--json"], env={"CLOSELOOP_HOME": str(tmp_path)})
     assert result.exit_code == 2
     assert "no landing" in " ".join(result.output.split())
+
+
+def test_cli_on_a_warehouse_another_process_writes_exits_2(tmp_path: Path) -> None:
+    db = tmp_path / "closeloop.duckdb"
+    duckdb.connect(str(db)).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+            "sys.stdin.read()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        result = CliRunner().invoke(app, ["doctor"], env={"CLOSELOOP_HOME": str(tmp_path)})
+        assert result.exit_code == 2
+        assert "is busy" in " ".join(result.output.split())
+    finally:
+        holder.communicate(input="", timeout=30)
 
 
 @pytest.mark.slow

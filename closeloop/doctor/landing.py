@@ -36,9 +36,15 @@ class Landing:
                 "(or set CLOSELOOP_HOME to the home that holds the landing)"
             )
         try:
-            con = duckdb.connect(str(path), read_only=True)
-        except duckdb.ConnectionException:
-            con = duckdb.connect(str(path))
+            try:
+                con = duckdb.connect(str(path), read_only=True)
+            except duckdb.ConnectionException:
+                con = duckdb.connect(str(path))
+        except duckdb.IOException as exc:  # another process writes it (DuckDB: one writer)
+            raise DoctorError(
+                f"the warehouse {path} is busy (another closeloop step holds it): {exc}; "
+                "run doctor when it is done"
+            ) from exc
         landing = cls(con, path)
         landing.refresh()
         return landing
