@@ -777,26 +777,5 @@ def doctor(
         render(report, out)
 
 
-@app.command("doctor")
-def doctor(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    limit: Annotated[int, typer.Option(help="Items each list shows (the rest is counted).")] = 20,
-) -> None:
-    """Read the landing (and the dbt models, when built) and report which conventions the data
-    follows, link coverage, unmapped products, currencies without rates and the settings to
-    set (docs/conventions.md). Exit 0 even when it finds problems; 2 when nothing has landed."""
-    from closeloop.doctor import DoctorError, render, run_doctor
-
-    try:
-        report = run_doctor(_settings(), limit=limit)
-    except DoctorError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    if as_json:
-        typer.echo(json.dumps(report, indent=2, default=str))
-    else:
-        render(report, out)
-
-
 if __name__ == "__main__":
     app()
