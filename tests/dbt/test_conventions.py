@@ -230,6 +230,13 @@ def test_a_currency_the_erp_never_rated_is_kept_and_flagged(company: Company) ->
         "from kpi.kpi_monthly where currency_code = 'GBP'"
     )[0]
     assert gbp["billings"] > 0 and gbp["usd"] == 0 and gbp["n"] > 0
+    # recon still reports GBP exceptions; their USD delta is 1:1 and each is listed
+    flagged = company.rows(
+        "select e.exception_id, dq.issue_id from recon.recon_exceptions as e "
+        "left join ops.dq_issues as dq on dq.source_model = 'recon_exceptions' "
+        "and dq.record_id = e.exception_id where e.currency_code = 'GBP'"
+    )
+    assert flagged and all(r["issue_id"] is not None for r in flagged)
 
 
 def test_unmapped_products_and_dangling_links_are_listed(company: Company) -> None:

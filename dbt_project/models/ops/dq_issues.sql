@@ -110,6 +110,26 @@ kpi_issues as (
 
 ),
 
+recon_issues as (
+
+    -- recon still scores the exception: its USD delta counts the amount 1:1 until a rate exists
+    select
+        'currency_unknown' as issue_type,
+        exceptions.owner_system as source_system,
+        'recon_exceptions' as source_model,
+        exceptions.exception_id as record_id,
+        'the ERP has no rate for ' || exceptions.currency_code
+        || ' against {{ var("reporting_currency") }}: amount_delta_usd counts amount_delta 1:1'
+        || ' (severity and approval only)' as reason,
+        exceptions.currency_code,
+        exceptions.amount_delta as amount,
+        exceptions.detected_at
+    from {{ ref('recon_exceptions') }} as exceptions
+    left join first_rates on exceptions.currency_code = first_rates.currency_code
+    where exceptions.currency_code is not null and first_rates.currency_code is null
+
+),
+
 product_issues as (
 
     select
@@ -224,6 +244,8 @@ unioned as (
     select * from fx_issues
     union all
     select * from kpi_issues
+    union all
+    select * from recon_issues
     union all
     select * from product_issues
     union all
