@@ -236,6 +236,23 @@ link_issues as (
         erp_invoices.created_at as detected_at
     from {{ ref('int_erp_invoices') }} as erp_invoices
     where erp_invoices.billing_invoice_id is null and not erp_invoices.is_voided
+    union all
+    select distinct
+        'link_unresolved' as issue_type,
+        'erp' as source_system,
+        'int_erp_payment_applications' as source_model,
+        cast(applications.erp_payment_id as varchar) as record_id,
+        'ERP payment ' || cast(applications.erp_payment_id as varchar) || ' (externalid '
+        || coalesce(applications.payment_external_id, 'none')
+        || ') names no Stripe charge or payment intent (var erp_payment_reference) and pays no'
+        || ' invoice billing has as paid out of band' as reason,
+        applications.currency_code,
+        applications.payment_total as amount,
+        applications.created_at as detected_at
+    from {{ ref('int_erp_payment_applications') }} as applications
+    left join {{ ref('fct_payment') }} as payments
+        on cast(applications.erp_payment_id as varchar) = payments.erp_payment_id
+    where payments.erp_payment_id is null
 
 ),
 
