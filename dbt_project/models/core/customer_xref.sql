@@ -30,7 +30,9 @@ final as (
         end as decimal(3, 2)) as match_confidence,
         crm_account_id is not null as has_crm_account,
         billing_customer_id is not null as has_billing_customer,
-        erp_customer_id is not null as has_erp_customer
+        erp_customer_id is not null as has_erp_customer,
+        -- the landed billing column that held the CRM id (an id link), else null
+        cast(billing_link_column as varchar) as billing_link_column
     from matched
 
 )

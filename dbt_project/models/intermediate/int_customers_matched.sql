@@ -23,6 +23,7 @@ billing as (
     select
         customer_id as billing_customer_id,
         crm_account_id,
+        crm_account_link_column,
         {{ normalize_company_name('customer_name') }} as name_key,
         {{ email_or_url_domain('email') }} as domain_key
     from {{ ref('stg_billing__customers') }}
@@ -55,7 +56,8 @@ billing_by_id as (
         billing.billing_customer_id,
         accounts.account_id,
         'id' as match_method,
-        cast(1.00 as decimal(3, 2)) as match_confidence
+        cast(1.00 as decimal(3, 2)) as match_confidence,
+        billing.crm_account_link_column as link_column
     from billing
     inner join accounts on {{ sf_id15('billing.crm_account_id') }} = {{ sf_id15('accounts.account_id') }}
 
@@ -97,7 +99,8 @@ billing_fuzzy as (
         billing_customer_id,
         account_id,
         match_method,
-        match_confidence
+        match_confidence,
+        cast(null as varchar) as link_column
     from billing_candidates
     -- keep a fuzzy match only when it is the single best candidate on both sides
     qualify
@@ -117,7 +120,8 @@ billing_deleted as (
         subscriptions.customer_id as billing_customer_id,
         min(contracts.account_id) as account_id,
         'subscription_contract' as match_method,
-        cast(0.90 as decimal(3, 2)) as match_confidence
+        cast(0.90 as decimal(3, 2)) as match_confidence,
+        min(subscriptions.crm_contract_link_column) as link_column
     from {{ ref('stg_billing__subscriptions') }} as subscriptions
     inner join {{ ref('stg_crm__contracts') }} as contracts
         on {{ sf_id15('subscriptions.crm_contract_id') }} = {{ sf_id15('contracts.contract_id') }}
@@ -221,7 +225,8 @@ crm_side as (
         billing_matches.match_method as billing_match_method,
         billing_matches.match_confidence as billing_match_confidence,
         erp_matches.match_method as erp_match_method,
-        erp_matches.match_confidence as erp_match_confidence
+        erp_matches.match_confidence as erp_match_confidence,
+        billing_matches.link_column as billing_link_column
     from accounts
     left join billing_matches on accounts.account_id = billing_matches.account_id
     left join erp_matches on accounts.account_id = erp_matches.account_id
@@ -244,7 +249,8 @@ billing_orphans as (
         cast(null as varchar) as billing_match_method,
         cast(null as decimal(3, 2)) as billing_match_confidence,
         cast(null as varchar) as erp_match_method,
-        cast(null as decimal(3, 2)) as erp_match_confidence
+        cast(null as decimal(3, 2)) as erp_match_confidence,
+        cast(null as varchar) as billing_link_column
     from billing
     where billing.billing_customer_id not in (select m.billing_customer_id from billing_matches as m)
 
@@ -259,7 +265,8 @@ erp_orphans as (
         cast(null as varchar) as billing_match_method,
         cast(null as decimal(3, 2)) as billing_match_confidence,
         cast(null as varchar) as erp_match_method,
-        cast(null as decimal(3, 2)) as erp_match_confidence
+        cast(null as decimal(3, 2)) as erp_match_confidence,
+        cast(null as varchar) as billing_link_column
     from erp
     where erp.erp_customer_id not in (select m.erp_customer_id from erp_matches as m)
 
