@@ -215,14 +215,25 @@ def test_link_keys_follow_the_data_not_the_sandbox_names(classic_copy: Path) -> 
     assert pinned["suggestions"]["dbt_vars"]["billing_customer_crm_link"] == "metadata__sf_acct"
     assert "billing_customer_crm_link: metadata__sf_acct" in pinned["suggestions"]["yaml"]
 
-    # a second column holding account ids makes auto ambiguous: the best one is suggested
+    # a second column holding the same ids: auto (per record, the first landed id) is fine
     _sql(
         classic_copy,
         "alter table raw_billing.customers add column metadata__old_sf varchar",
         "update raw_billing.customers set metadata__old_sf = metadata__sf_acct "
         "where id in (select id from raw_billing.customers order by id limit 10)",
     )
+    agreeing = _report(classic_copy)
+    assert agreeing["conventions"]["link_columns"]["billing_customer_crm_link_conflicts"] == 0
+    assert "billing_customer_crm_link" not in agreeing["suggestions"]["dbt_vars"]
+    # ... holding other accounts' ids (stale links) on 10 customers: the best one is pinned
+    _sql(
+        classic_copy,
+        "update raw_billing.customers as c set metadata__old_sf = o.id from ("
+        "select id, lead(id) over (order by id) as next_id from raw_crm.account) as o "
+        "where c.metadata__old_sf = o.next_id",
+    )
     ambiguous = _report(classic_copy)
+    assert ambiguous["conventions"]["link_columns"]["billing_customer_crm_link_conflicts"] == 10
     assert ambiguous["suggestions"]["dbt_vars"]["billing_customer_crm_link"] == "metadata__sf_acct"
 
 

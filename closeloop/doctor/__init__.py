@@ -21,12 +21,15 @@ from __future__ import annotations
 from typing import Any
 
 from closeloop.doctor.conventions import (
+    ACCOUNT_PREFIX,
+    CONTRACT_PREFIX,
     customer_rule,
     deleted_records,
     effective_link,
     fx_rates,
     invoice_references,
     link_columns,
+    link_conflicts,
     metadata_keys,
     optional_fields,
     payment_keys,
@@ -73,17 +76,18 @@ def diagnose(
     keys = metadata_keys(landing)
     links = link_columns(keys)
     customer_link = effective_link(
-        landing,
-        "customers",
-        defaults["billing_customer_crm_link"],
-        links["billing_customer_crm_link"],
+        landing, "customers", defaults["billing_customer_crm_link"], ACCOUNT_PREFIX
     )
     subscription_link = effective_link(
-        landing,
-        "subscriptions",
-        defaults["billing_subscription_crm_link"],
-        links["billing_subscription_crm_link"],
+        landing, "subscriptions", defaults["billing_subscription_crm_link"], CONTRACT_PREFIX
     )
+    for var, table, prefix in (
+        ("billing_customer_crm_link", "customers", ACCOUNT_PREFIX),
+        ("billing_subscription_crm_link", "subscriptions", CONTRACT_PREFIX),
+    ):
+        links[f"{var}_conflicts"] = link_conflicts(
+            landing, table, links[f"{var}_candidates"], prefix
+        )
     code_key = defaults["product_code_metadata_key"]
     code_column = (
         f"metadata__{code_key}"

@@ -12,12 +12,14 @@ from typing import Any
 from closeloop.doctor.defaults import CONTRACT_DEFAULTS
 from closeloop.doctor.landing import (
     Landing,
+    Link,
     dlt_source_state,
     literal,
     name_key,
     not_deleted,
     pct,
     q,
+    sf_id_test,
     t,
     unique_account_names,
 )
@@ -172,42 +174,58 @@ def link_columns(keys: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     }
 
 
-def effective_link(
-    landing: Landing, table: str, configured: Any, detected: str | None
-) -> str | None:
-    """The column a link reads under the settings in force: the configured one (None when it
-    has not landed: the models then find no id link), else (auto) the detected one."""
+def effective_link(landing: Landing, table: str, configured: Any, prefix: str) -> Link | None:
+    """The link the models read under the settings in force: the configured column (None when
+    it has not landed: the models then find no id link), else (auto) every landed `metadata__*`
+    column, in landed order, per record the first holding a Salesforce id of `prefix`."""
     if isinstance(configured, str) and configured:
-        return configured.lower() if landing.has("raw_billing", table, configured.lower()) else None
-    return detected
+        column = configured.lower()
+        return Link((column,)) if landing.has("raw_billing", table, column) else None
+    columns = tuple(c for c in landing.cols("raw_billing", table) if c.startswith("metadata__"))
+    return Link(columns, prefix) if columns else None
 
 
-def _billing_account_links(landing: Landing, customer_link: str | None) -> str:
+def link_conflicts(landing: Landing, table: str, columns: list[str], prefix: str) -> int:
+    """Records on which two of `columns` hold different Salesforce ids of `prefix` (auto would
+    take the first landed one; pinning the var settles it)."""
+    if len(columns) < 2:
+        return 0
+    ids = [f"cast({q(c)} as varchar)" for c in columns]
+    pairs = [
+        f"({sf_id_test(a, prefix)} and {sf_id_test(b, prefix)} and left({a}, 15) <> left({b}, 15))"
+        for n, a in enumerate(ids)
+        for b in ids[n + 1 :]
+    ]
+    (n,) = landing.one(f"select count(*) from {t('raw_billing', table)} where {' or '.join(pairs)}")
+    return int(n)
+
+
+def _billing_account_links(landing: Landing, customer_link: Link | None) -> str:
     """SQL: each Stripe customer's CRM account (`customer_id`, `k` = its 15-character id), by
-    the link column, else by a normalized name naming one account; "" without customers."""
+    the link, else by a normalized name naming one account; "" without customers."""
     if not landing.has("raw_billing", "customers", "id"):
         return ""
     cus = t("raw_billing", "customers")
     parts = []
+    linked = customer_link.value("b") if customer_link else "cast(null as varchar)"
     if customer_link:
         parts.append(
-            f"select id as customer_id, left(cast({q(customer_link)} as varchar), 15) as k "
-            f"from {cus} where {q(customer_link)} is not null"
+            f"select b.id as customer_id, left({linked}, 15) as k "
+            f"from {cus} as b where {linked} is not null"
         )
     if landing.has("raw_billing", "customers", "name") and landing.has(
         "raw_crm", "account", "name"
     ):
-        unlinked = f"b.{q(customer_link)} is null" if customer_link else "true"
         parts.append(
             f"select b.id as customer_id, left(n.id, 15) as k from {cus} as b "
             f"join ({unique_account_names(landing)}) as n on {name_key('b.name')} = n.k "
-            f"where {unlinked}"
+            f"where {linked} is null"
         )
     return " union all ".join(parts)
 
 
 def customer_rule(
-    landing: Landing, customer_link: str | None, subscription_link: str | None
+    landing: Landing, customer_link: Link | None, subscription_link: Link | None
 ) -> dict[str, Any]:
     """Per Account.Type value: how many accounts behave as customers (an activated contract, a
     live subscription linked to them, or a paid invoice)."""
@@ -223,6 +241,7 @@ def customer_rule(
     links = _billing_account_links(landing, customer_link)
     subs, invs = t("raw_billing", "subscriptions"), t("raw_billing", "invoices")
     by_contract = subscription_link is not None and landing.has("raw_crm", "contract", "id")
+    sub_value = subscription_link.value("s") if subscription_link else "null"
     # a subscription or invoice names its account through its customer's link (by id, else a
     # unique name), or through its subscription's CRM contract (a deleted Stripe customer too)
     sources = []
@@ -235,7 +254,7 @@ def customer_rule(
         sources.append(
             f"select left(c.account_id, 15) as k from {subs} as s "
             f"join {t('raw_crm', 'contract')} as c "
-            f"on left(s.{q(str(subscription_link))}, 15) = left(c.id, 15) "
+            f"on left({sub_value}, 15) = left(c.id, 15) "
             f"where s.status in ({live})"
         )
     if sources:
@@ -252,7 +271,7 @@ def customer_rule(
             f"select left(c.account_id, 15) as k from {invs} as i "
             f"join {subs} as s on i.subscription = s.id "
             f"join {t('raw_crm', 'contract')} as c "
-            f"on left(s.{q(str(subscription_link))}, 15) = left(c.id, 15) where {paid}"
+            f"on left({sub_value}, 15) = left(c.id, 15) where {paid}"
         )
     if sources:
         parts["paid_invoice"] = " union ".join(sources)

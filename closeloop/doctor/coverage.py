@@ -8,7 +8,16 @@ from typing import Any
 
 from closeloop.doctor.conventions import INVOICE_REFERENCE_CANDIDATES
 from closeloop.doctor.defaults import CONTRACT_DEFAULTS
-from closeloop.doctor.landing import Landing, literal, name_key, pct, q, t, unique_account_names
+from closeloop.doctor.landing import (
+    Landing,
+    Link,
+    literal,
+    name_key,
+    pct,
+    q,
+    t,
+    unique_account_names,
+)
 
 
 def _coverage(pair: str, total: int, methods: dict[str, int]) -> dict[str, Any]:
@@ -34,8 +43,8 @@ def _method_counts(landing: Landing, sql: str) -> tuple[int, dict[str, int]]:
 
 def coverage(
     landing: Landing,
-    customer_link: str | None,
-    subscription_link: str | None,
+    customer_link: Link | None,
+    subscription_link: Link | None,
     products: dict[str, Any],
     id_pattern: str = CONTRACT_DEFAULTS["stripe_invoice_id_pattern"],
     number_pattern: str = CONTRACT_DEFAULTS["stripe_invoice_number_pattern"],
@@ -47,8 +56,8 @@ def coverage(
     unique_names = unique_account_names(landing)
     if has_accounts and landing.has("raw_billing", "customers", "id", "name"):
         by_id = (
-            f"when left(cast(b.{q(customer_link)} as varchar), 15) in "
-            f"(select left(id, 15) from {acc}) then 'id:{customer_link}' "
+            f"when left({customer_link.value('b')}, 15) in "
+            f"(select left(id, 15) from {acc}) then 'id:' || {customer_link.column('b')} "
             if customer_link
             else ""
         )
@@ -63,9 +72,9 @@ def coverage(
     if subscription_link and landing.has("raw_crm", "contract", "id"):
         total, methods = _method_counts(
             landing,
-            f"select case when left(cast(s.{q(subscription_link)} as varchar), 15) in "
+            f"select case when left({subscription_link.value('s')}, 15) in "
             f"(select left(id, 15) from {t('raw_crm', 'contract')}) "
-            f"then 'id:{subscription_link}' end, count(*) "
+            f"then 'id:' || {subscription_link.column('s')} end, count(*) "
             f"from {t('raw_billing', 'subscriptions')} as s group by 1",
         )
         out.append(_coverage("billing subscription -> CRM contract", total, methods))

@@ -105,6 +105,43 @@ def pct(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
 
 
+def sf_id_test(value: str, prefix: str) -> str:
+    """SQL: `value` is a Salesforce id of the object of key `prefix` (the models' `is_sf_id`)."""
+    # duckdb: regexp_matches (Snowflake: regexp_like)
+    return (
+        f"(substr({value}, 1, 3) = '{prefix}' and length({value}) in (15, 18) "
+        f"and regexp_matches({value}, '^[A-Za-z0-9]+$'))"
+    )
+
+
+@dataclass(frozen=True)
+class Link:
+    """How billing records name their Salesforce record, as the models read it: one configured
+    column as it is (`prefix` None), or (auto) per record the first landed column in `columns`
+    whose value is a Salesforce id of the object of key `prefix`."""
+
+    columns: tuple[str, ...]
+    prefix: str | None = None
+
+    def value(self, alias: str) -> str:
+        """SQL: the linked Salesforce id of the record `alias`."""
+        cols = [f"cast({alias}.{q(c)} as varchar)" for c in self.columns]
+        if self.prefix is None:
+            return cols[0]
+        whens = " ".join(f"when {sf_id_test(c, self.prefix)} then {c}" for c in cols)
+        return f"(case {whens} end)"
+
+    def column(self, alias: str) -> str:
+        """SQL: the name of the column the record's link came from."""
+        if self.prefix is None:
+            return literal(self.columns[0])
+        whens = " ".join(
+            f"when {sf_id_test(f'cast({alias}.{q(c)} as varchar)', self.prefix)} then {literal(c)}"
+            for c in self.columns
+        )
+        return f"(case {whens} end)"
+
+
 def not_deleted(landing: Landing, schema: str, table: str, alias: str = "") -> str:
     prefix = f"{alias}." if alias else ""
     if landing.has(schema, table, "is_deleted"):

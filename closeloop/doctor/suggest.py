@@ -35,11 +35,13 @@ def suggest(report: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
         if detected is None:
             continue
         if configured is None:
-            if len(links[cands_key]) > 1:
+            conflicts = links.get(f"{var}_conflicts", 0)
+            if conflicts:
                 dbt_vars[var] = detected
                 why[var] = (
-                    f"several columns hold Salesforce ids ({', '.join(links[cands_key])}); "
-                    f"{detected} resolves the most"
+                    f"{', '.join(links[cands_key])} hold different Salesforce ids on "
+                    f"{conflicts} record(s) (auto takes the first landed); {detected} resolves "
+                    "the most"
                 )
         elif str(configured).lower() != detected:
             dbt_vars[var] = detected
