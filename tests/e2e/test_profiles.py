@@ -216,6 +216,13 @@ def test_the_loop_closes_and_a_second_apply_writes_nothing(landed: tuple[Landed,
 
     run, _ = landed
     policy = load_policy()
+    # a payment closeloop creates is keyed as the company's integration keys every other one
+    key = _profile_json(run.home)["erp"]["payment_key"]
+    prefixes = run.rows(
+        "select distinct left(external_id, 3) as prefix from writeback.erp_corrections "
+        "where exception_type = 'payment_missing_in_erp' and payload is not null"
+    )
+    assert prefixes == [{"prefix": "ch_" if key == "charge" else "pi_"}], prefixes
     with patched_env(env_for(run.home, run.urls)):
         settings = Settings.from_env()
         _, items, _ = run_plan(settings, policy)

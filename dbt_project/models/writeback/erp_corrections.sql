@@ -48,9 +48,36 @@ payments as (
 
 ),
 
+charges as (
+
+    select * from {{ ref('stg_billing__charges') }}
+
+),
+
 currencies as (
 
     select * from {{ ref('stg_erp__currencies') }}
+
+),
+
+-- The key a payment is posted under, as the company's own integration posts them (the
+-- `erp_payment_reference` var; `auto`: the key most of the ERP's tied payments carry, the
+-- charge on a tie), so a payment closeloop creates looks like every other one.
+payment_key as (
+
+    select
+        {%- if var('erp_payment_reference') in ('charge', 'payment_intent') %}
+            '{{ var("erp_payment_reference") }}' as payment_key
+        {%- else %}
+            case
+                when
+                    sum(case when erp_match_method = 'payment_intent' then 1 else 0 end)
+                    > sum(case when erp_match_method = 'charge' then 1 else 0 end)
+                    then 'payment_intent'
+                else 'charge'
+            end as payment_key
+        {%- endif %}
+    from payments
 
 ),
 
@@ -131,12 +158,28 @@ invoice_bodies as (
 
 ),
 
+payment_references as (
+
+    select
+        payments.*,
+        case
+            when payment_key.payment_key = 'payment_intent' and charges.payment_intent_id is not null
+                then charges.payment_intent_id
+            else payments.payment_id
+        end as payment_reference
+    from payments
+    cross join payment_key
+    left join charges on payments.payment_id = charges.charge_id
+
+),
+
 payment_bodies as (
 
     select
         payments.payment_id,
-        '{"externalId": ' || {{ json_string('payments.payment_id') }}
-        || ', "otherRefNum": ' || {{ json_string('payments.payment_id') }}
+        payments.payment_reference,
+        '{"externalId": ' || {{ json_string('payments.payment_reference') }}
+        || ', "otherRefNum": ' || {{ json_string('payments.payment_reference') }}
         || ', "customer": ' || {{ json_ref('xref.erp_customer_id', 'xref.crm_account_id') }}
         || ', "currency": ' || {{ json_ref('currencies.currency_id', 'null') }}
         || ', "tranDate": ' || {{ json_string('cast(cast(payments.paid_at as date) as varchar)') }}
@@ -144,7 +187,7 @@ payment_bodies as (
         || ', "apply": {"items": [{"doc": ' || {{ json_ref('invoices.erp_invoice_id', 'payments.invoice_id') }}
         || ', "apply": true, "amount": ' || {{ json_string(format_amount('payments.amount', 'payments.currency_code')) }}
         || '}]}}' as payload
-    from payments
+    from payment_references as payments
     left join invoices on payments.invoice_id = invoices.invoice_id
     left join xref on payments.billing_customer_id = xref.billing_customer_id
     left join currencies on payments.currency_code = currencies.currency_code
@@ -172,6 +215,8 @@ corrections as (
             as erp_id,
         case
             when exceptions.exception_type = 'customer_missing_in_erp' then exceptions.crm_id
+            when exceptions.exception_type = 'payment_missing_in_erp'
+                then coalesce(payment_bodies.payment_reference, exceptions.billing_id)
             when exceptions.correction_action like 'create%' then exceptions.billing_id
         end as external_id,
         case
@@ -186,6 +231,8 @@ corrections as (
         case
             when exceptions.exception_type = 'invoice_duplicate_in_erp' then null
             when exceptions.exception_type = 'customer_missing_in_erp' then exceptions.crm_id
+            when exceptions.exception_type = 'payment_missing_in_erp'
+                then coalesce(payment_bodies.payment_reference, exceptions.billing_id)
             when exceptions.correction_action like 'create%' then exceptions.billing_id
             else exceptions.correct_value
         end as desired_value,
