@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -642,6 +644,34 @@ def _print_loop_summary(summary: Any) -> None:
         console.print(f"[red]failed:[/red] {failure}")
 
 
+def _verbose() -> bool:
+    return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+
+
+@contextlib.contextmanager
+def _output_to(log_file: Any, *, keep_terminal: bool = False) -> Iterator[None]:
+    """Send stdout, stderr and the logging handlers' output to `log_file` for the block.
+
+    With `keep_terminal` (`closeloop -v`), output stays on the terminal as well as it was.
+    """
+    if keep_terminal:
+        yield
+        return
+    root = logging.getLogger()
+    moved: list[tuple[logging.StreamHandler[Any], Any]] = []
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler, logging.FileHandler
+        ):
+            moved.append((handler, handler.setStream(log_file)))
+    try:
+        with contextlib.redirect_stdout(log_file), contextlib.redirect_stderr(log_file):
+            yield
+    finally:
+        for handler, stream in moved:
+            handler.setStream(stream)
+
+
 def _check_sources(settings: Settings) -> None:
     configured = [name for name, src in settings.sources().items() if src.configured]
     if configured and len(configured) < 3:
@@ -670,20 +700,32 @@ def run(
     Starts the sandbox (generating it at --scale if needed) unless all SOURCES__*__BASE_URL
     are set; the run is recorded under $CLOSELOOP_HOME/dagster, so `closeloop ui` shows it.
     """
-    import contextlib
-
-    from orchestration.loop import patched_environ, run_loop, sources_for
+    from orchestration.loop import patched_environ, run_loop, sandbox_configured, sources_for
 
     settings = _settings()
     started = time.perf_counter()
     _check_sources(settings)
-    # dbt's own log lines go to stderr with the rest of the progress; stdout is the summary
+    log_path = settings.home / "logs" / f"run-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # bound to the terminal now: while the loop runs, everything it prints (Dagster's event
+    # lines, dbt's, the connectors' logs) goes to the log file; the terminal gets one line a step
+    terminal = Console(file=sys.stderr)
+    terminal.print(f"closeloop run: one line per step; the full log is {log_path}")
+    if not sandbox_configured(settings):
+        terminal.print(f"  serving the sandbox under {settings.home} (generated first if missing)")
+
+    def step_done(step: str, outcome: str, seconds: float | None) -> None:
+        mark = "[green]done[/green]" if outcome == "success" else "[red]failed[/red]"
+        took = f"{seconds:7.1f} s" if seconds is not None else ""
+        terminal.print(f"  {step:<60} {mark} {took}")
+
     with (
+        log_path.open("w", encoding="utf-8") as log_file,
+        _output_to(log_file, keep_terminal=_verbose()),
         sources_for(settings, scale=scale, profile=profile) as env,
         patched_environ(env),
-        contextlib.redirect_stdout(sys.stderr),
     ):
-        summary = run_loop(Settings.from_env())
+        summary = run_loop(Settings.from_env(), on_step=step_done)
     if as_json:
         out.print_json(data=summary.as_dict())
     else:
@@ -693,6 +735,7 @@ def run(
             out.print(f"loop closed in {elapsed:.1f} s; `closeloop ui` shows the run")
         else:
             out.print(f"run failed after {elapsed:.1f} s; `closeloop ui` shows where and why")
+        out.print(f"full log: {log_path}", style="dim")
     if not summary.success:
         raise typer.Exit(1)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
+import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,10 +187,44 @@ def summarize(result: dg.ExecuteInProcessResult) -> LoopSummary:
     return summary
 
 
+#: A step of the run ended: (step key, "success" or "failure", seconds or None).
+StepCallback = Callable[[str, str, float | None], None]
+
+_STEP_EVENTS = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+
+
+def _watch_steps(
+    instance: dg.DagsterInstance, run_id: str, on_step: StepCallback, stop: threading.Event
+) -> None:
+    """Call `on_step` as the run's steps end, from the run's event log (read every half second)."""
+    cursor: str | None = None
+    while True:
+        last = stop.is_set()  # one more read after the run ended, then stop
+        try:
+            found = instance.get_records_for_run(run_id, cursor=cursor, of_type=_STEP_EVENTS)
+        except Exception:  # the run may not be stored yet; progress is best effort
+            found = None
+        if found is not None:
+            cursor = found.cursor
+            for record in found.records:
+                event = record.event_log_entry.dagster_event
+                if event is None or not event.step_key:
+                    continue
+                ms = getattr(event.event_specific_data, "duration_ms", None)
+                outcome = (
+                    "success" if event.event_type == dg.DagsterEventType.STEP_SUCCESS else "failure"
+                )
+                on_step(event.step_key, outcome, ms / 1000.0 if ms is not None else None)
+        if last:
+            return
+        stop.wait(0.5)
+
+
 def run_loop(
     settings: Settings,
     instance: dg.DagsterInstance | None = None,
     selection: dg.AssetSelection | None = None,
+    on_step: StepCallback | None = None,
 ) -> LoopSummary:
     """Materialize the whole graph once, in this process, against the configured sources.
 
@@ -200,6 +236,7 @@ def run_loop(
         settings: closeloop settings.
         instance: Dagster instance (default: the persistent one under `CLOSELOOP_HOME`).
         selection: a part of the graph (default: every asset and check).
+        on_step: called as each step ends (progress for the CLI), from a watching thread.
 
     Returns:
         The run's summary.
@@ -209,11 +246,25 @@ def run_loop(
 
     instance = instance or persistent_instance(settings)
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        asset_selection=list(selection.resolve(defs.resolve_asset_graph()))
-        if selection is not None
-        else None,
-    )
+    run_id = str(uuid.uuid4())
+    stop = threading.Event()
+    watcher = None
+    if on_step is not None:
+        watcher = threading.Thread(
+            target=_watch_steps, args=(instance, run_id, on_step, stop), daemon=True
+        )
+        watcher.start()
+    try:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_id=run_id,
+            asset_selection=list(selection.resolve(defs.resolve_asset_graph()))
+            if selection is not None
+            else None,
+        )
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=10)
     return summarize(result)

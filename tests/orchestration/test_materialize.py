@@ -34,9 +34,16 @@ def test_whole_graph_closes_the_loop(defs: Any, served_home: tuple[Path, Running
     home, _ = served_home
     settings = Settings.from_env()
     assert settings.home == home.resolve()
+    steps: list[tuple[str, str, float | None]] = []
     with dg.DagsterInstance.ephemeral() as instance:
-        summary = run_loop(settings, instance=instance)
+        summary = run_loop(
+            settings, instance=instance, on_step=lambda *step: steps.append(tuple(step))
+        )
         assert summary.success, summary.failures
+        # the CLI's progress: one line per step as it ends, every step, each once
+        assert sorted(s for s, _, _ in steps) == sorted(summary.stage_seconds)
+        assert {outcome for _, outcome, _ in steps} == {"success"}
+        assert summary.data_quality_issues == {}  # the classic sandbox links everything
         _assert_loop_closed(summary, home, settings)
         _assert_approval_then_apply(instance, summary, settings)
 
