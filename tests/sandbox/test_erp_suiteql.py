@@ -406,10 +406,8 @@ def test_not_generated_sandbox_is_503(tmp_path: Path) -> None:
 
 
 def test_full_paged_read_of_generated_small_data(tmp_path: Path) -> None:
-    generator = pytest.importorskip("sandbox.generator")
-    generate = getattr(generator, "generate", None)
-    if generate is None:
-        pytest.skip("the generator has no generate() yet")
+    from sandbox.generator import generate
+
     paths = schema.SandboxPaths(tmp_path / "sandbox")
     generate(paths, seed=1, scale="small")
     con = sqlite3.connect(paths.erp)
