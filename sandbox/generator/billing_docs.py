@@ -7,18 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from sandbox.generator import money
-from sandbox.generator.catalog import (
-    CURRENCY_ERP_ID,
-    SUBSIDIARY_BY_KEY,
-    USAGE_PRODUCT,
-)
+from sandbox.generator.catalog import USAGE_PRODUCT
 from sandbox.generator.daykey import day_key as _d
 from sandbox.generator.render import charge_doc_of, erp_invoice_snapshot, invoice_snapshot
-from sandbox.generator.state import (
-    Customer,
-    Invoice,
-    Subscription,
-)
+from sandbox.generator.state import Customer, Invoice, Subscription
 from sandbox.generator.store import dumps_bytes
 from sandbox.generator.stripe_docs import (
     credit_note_doc,
@@ -28,12 +20,7 @@ from sandbox.generator.stripe_docs import (
     refund_doc,
     subscription_doc,
 )
-from sandbox.generator.timeutil import (
-    DAY,
-    date_of,
-    epoch_of,
-    ns_datetime,
-)
+from sandbox.generator.timeutil import DAY, date_of, epoch_of
 
 RETRY_DAYS = (3, 5, 7)  # Stripe smart-retry-like schedule after the 1st, 2nd, 3rd failure
 RETIRE_AFTER = 32 * DAY  # settled invoices stay in memory this long (credit notes come first)
@@ -354,27 +341,7 @@ class BillingDocsMixin:
                     lambda inv=inv: invoice_doc(inv, c, self.profile),
                     {"status": "open", "paid": False, "amount_paid": 0},
                 )
-            if c.erp_id is None:
-                self.adopt_erp_customer(c)
-            posted = [inv for inv in due if inv.erp_id is not None]
-            if c.erp_id is not None and posted:
-                created = self.latency(t)
-                pay_id = self.erp_id("transaction")
-                amount = sum(inv.total for inv in posted)
-                self.write_payment(
-                    c,
-                    pay_id,
-                    f"wire-{self.next_n('wire'):06d}",
-                    t,
-                    created,
-                    c.currency,
-                    amount,
-                    [(inv, inv.total) for inv in posted],
-                    f"Bank wire covering {len(posted)} invoices",
-                )
-                for inv in posted:
-                    inv.erp_paid = True
-                    inv.erp_modified = max(inv.erp_modified, created)
+            self.post_wire(c, due, t)
         if c.subs or c.open_invoices:
             self.push(t + self.rng.randint(45, 100) * DAY, "wire", n)
 
@@ -468,49 +435,7 @@ class BillingDocsMixin:
         )
         self.event(t, "credit_note.created", doc)
         self.ledger_add(self.ledger.credit_notes, t, inv.currency, amount)
-        created = self.latency(t)
-        sub = SUBSIDIARY_BY_KEY[c.sub_key]
-        xr = self.exchange_rate(inv.currency, sub.currency, _d(t))
-        cm_id = self.erp_id("transaction")
-        self.st.erp_row(
-            "transaction",
-            {
-                "id": cm_id,
-                "tranid": f"CM{self.next_n('tranid:cm'):07d}",
-                "type": "CustCred",
-                "trandate": _d(t),
-                "entity": c.erp_id,
-                "currency": CURRENCY_ERP_ID[inv.currency],
-                "exchangerate": float(xr),
-                "foreigntotal": money.major_text(amount, inv.currency),
-                "foreignamountunpaid": money.major_text(amount, inv.currency),
-                "status": "A",
-                "postingperiod": self.period_id(_d(t)),
-                "externalid": cn_id,
-                "otherrefnum": cn_id,
-                "memo": f"Credit note for {inv.number} ({inv.id})",
-                "voided": "F",
-                "createddate": ns_datetime(created),
-                "lastmodifieddate": ns_datetime(created),
-            },
-        )
-        self.st.erp_row(
-            "transactionline",
-            {
-                "uniquekey": self.erp_id("transactionline"),
-                "id": 0,
-                "transaction": cm_id,
-                "linesequencenumber": 0,
-                "mainline": "T",
-                "taxline": "F",
-                "foreignamount": money.major_text(amount, inv.currency),
-                "netamount": self.net_text(amount, inv.currency, xr, sub.currency),
-                "subsidiary": sub.erp_id,
-                "entity": c.erp_id,
-                "memo": "Service credit",
-                "linelastmodifieddate": ns_datetime(created),
-            },
-        )
+        self.post_credit_note(c, inv, cn_id, amount, t)
 
     def on_retire(self, t: int, inv_id: str) -> None:
         inv = self.invoices.pop(inv_id, None)

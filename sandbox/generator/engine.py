@@ -33,13 +33,7 @@ from sandbox.generator.fx import FxMixin
 from sandbox.generator.legacy_erp import LegacyErpMixin
 from sandbox.generator.lifecycle import LifecycleMixin, prospecting_opp
 from sandbox.generator.profile import CLASSIC, Profile
-from sandbox.generator.state import (
-    Contract,
-    Customer,
-    Invoice,
-    LedgerState,
-    Subscription,
-)
+from sandbox.generator.state import Contract, Customer, Invoice, LedgerState, Subscription
 from sandbox.generator.store import Store
 from sandbox.generator.stripe_docs import PriceBook, event_doc
 from sandbox.generator.subscriptions import SubscriptionMixin

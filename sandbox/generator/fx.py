@@ -7,9 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from sandbox.generator import money
-from sandbox.generator.catalog import (
-    FX_START,
-)
+from sandbox.generator.catalog import FX_START
 
 
 class FxMixin:

@@ -6,20 +6,11 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox.generator import money
-from sandbox.generator.catalog import (
-    SUBSIDIARY_BY_KEY,
-)
+from sandbox.generator.catalog import CURRENCY_ERP_ID, SUBSIDIARY_BY_KEY
 from sandbox.generator.daykey import day_key as _d
-from sandbox.generator.state import (
-    Customer,
-    Invoice,
-)
-from sandbox.generator.stripe_docs import (
-    invoice_reference,
-)
-from sandbox.generator.timeutil import (
-    ns_datetime,
-)
+from sandbox.generator.state import Customer, Invoice
+from sandbox.generator.stripe_docs import invoice_reference
+from sandbox.generator.timeutil import ns_datetime
 
 
 class LegacyErpMixin:
@@ -64,6 +55,27 @@ class LegacyErpMixin:
         )
 
     # ------------------------------------------------------------------ ERP postings
+    def post_customer(self, c: Customer, t: int, *, legacy: bool, faulted: bool) -> None:
+        """Copy a new CRM account to an ERP customer (a legacy one may lack its external id; a
+        customer not already faulted may get a misspelt name)."""
+        c.erp_id = self.erp_id("customer")
+        c.erp_created = c.erp_modified = self.latency(t)
+        c.erp_name = c.name
+        c.erp_extid = not (legacy and c.stripe_meta and self.share("legacy_erp", 0.02))
+        if c.erp_extid and not faulted and self.due("attribute"):
+            c.erp_name = self.typo(c.name)
+            c.attr_fault = True
+            self.record_gt(
+                "customer_attribute_mismatch",
+                at=c.erp_created,
+                crm_id=c.account_id,
+                billing_id=c.stripe_id,
+                erp_id=c.erp_id,
+                field="companyname",
+                correct=c.name,
+                wrong=c.erp_name,
+            )
+
     def post_invoice(self, inv: Invoice, c: Customer, t: int) -> None:
         """Decide how the legacy integration posts this invoice (and inject faults)."""
         if c.erp_id is None:
@@ -189,6 +201,76 @@ class LegacyErpMixin:
         )
         inv.erp_paid = True
         inv.erp_modified = max(inv.erp_modified, created)
+
+    def post_wire(self, c: Customer, paid: list[Invoice], t: int) -> None:
+        """Post a bank wire as one CustPymt applied to those of its invoices the ERP holds."""
+        if c.erp_id is None:
+            self.adopt_erp_customer(c)
+        posted = [inv for inv in paid if inv.erp_id is not None]
+        if c.erp_id is not None and posted:
+            created = self.latency(t)
+            pay_id = self.erp_id("transaction")
+            amount = sum(inv.total for inv in posted)
+            self.write_payment(
+                c,
+                pay_id,
+                f"wire-{self.next_n('wire'):06d}",
+                t,
+                created,
+                c.currency,
+                amount,
+                [(inv, inv.total) for inv in posted],
+                f"Bank wire covering {len(posted)} invoices",
+            )
+            for inv in posted:
+                inv.erp_paid = True
+                inv.erp_modified = max(inv.erp_modified, created)
+
+    def post_credit_note(self, c: Customer, inv: Invoice, cn_id: str, amount: int, t: int) -> None:
+        """Post a Stripe credit note as a CustCred with its main line."""
+        created = self.latency(t)
+        sub = SUBSIDIARY_BY_KEY[c.sub_key]
+        xr = self.exchange_rate(inv.currency, sub.currency, _d(t))
+        cm_id = self.erp_id("transaction")
+        self.st.erp_row(
+            "transaction",
+            {
+                "id": cm_id,
+                "tranid": f"CM{self.next_n('tranid:cm'):07d}",
+                "type": "CustCred",
+                "trandate": _d(t),
+                "entity": c.erp_id,
+                "currency": CURRENCY_ERP_ID[inv.currency],
+                "exchangerate": float(xr),
+                "foreigntotal": money.major_text(amount, inv.currency),
+                "foreignamountunpaid": money.major_text(amount, inv.currency),
+                "status": "A",
+                "postingperiod": self.period_id(_d(t)),
+                "externalid": cn_id,
+                "otherrefnum": cn_id,
+                "memo": f"Credit note for {inv.number} ({inv.id})",
+                "voided": "F",
+                "createddate": ns_datetime(created),
+                "lastmodifieddate": ns_datetime(created),
+            },
+        )
+        self.st.erp_row(
+            "transactionline",
+            {
+                "uniquekey": self.erp_id("transactionline"),
+                "id": 0,
+                "transaction": cm_id,
+                "linesequencenumber": 0,
+                "mainline": "T",
+                "taxline": "F",
+                "foreignamount": money.major_text(amount, inv.currency),
+                "netamount": self.net_text(amount, inv.currency, xr, sub.currency),
+                "subsidiary": sub.erp_id,
+                "entity": c.erp_id,
+                "memo": "Service credit",
+                "linelastmodifieddate": ns_datetime(created),
+            },
+        )
 
     def write_payment(
         self,

@@ -22,21 +22,10 @@ from sandbox.generator.catalog import (
 )
 from sandbox.generator.daykey import day_key as _d
 from sandbox.generator.fastids import cached_sf_id
-from sandbox.generator.state import (
-    Contract,
-    Customer,
-)
+from sandbox.generator.state import Contract, Customer
 from sandbox.generator.store import CRM_COLS
-from sandbox.generator.stripe_docs import (
-    customer_doc,
-)
-from sandbox.generator.timeutil import (
-    DAY,
-    add_months,
-    date_of,
-    epoch_of,
-    sf_datetime,
-)
+from sandbox.generator.stripe_docs import customer_doc
+from sandbox.generator.timeutil import DAY, add_months, date_of, epoch_of, sf_datetime
 
 RECENT = 60 * DAY  # "recently won" window for the customer-level faults
 
@@ -362,23 +351,7 @@ class LifecycleMixin:
             self.event(c.stripe_created, "customer.created", lambda: customer_doc(c, self.profile))
         # ERP customer (the legacy integration copies the CRM account)
         if fault != "erp":
-            c.erp_id = self.erp_id("customer")
-            c.erp_created = c.erp_modified = self.latency(t)
-            c.erp_name = c.name
-            c.erp_extid = not (legacy and c.stripe_meta and self.share("legacy_erp", 0.02))
-            if c.erp_extid and not fault and self.due("attribute"):
-                c.erp_name = self.typo(c.name)
-                c.attr_fault = True
-                self.record_gt(
-                    "customer_attribute_mismatch",
-                    at=c.erp_created,
-                    crm_id=c.account_id,
-                    billing_id=c.stripe_id,
-                    erp_id=c.erp_id,
-                    field="companyname",
-                    correct=c.name,
-                    wrong=c.erp_name,
-                )
+            self.post_customer(c, t, legacy=legacy, faulted=fault is not None)
         if fault == "billing":
             c.billing_missing_gt = self.record_gt(
                 "customer_missing_in_billing",

@@ -6,30 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from sandbox.generator import money
-from sandbox.generator.catalog import (
-    PRODUCT_BY_CODE,
-    PRODUCTS,
-)
+from sandbox.generator.catalog import PRODUCT_BY_CODE, PRODUCTS
 from sandbox.generator.daykey import day_key as _d
 from sandbox.generator.lifecycle import prospecting_opp
-from sandbox.generator.state import (
-    Contract,
-    Customer,
-    SubItem,
-    Subscription,
-)
-from sandbox.generator.stripe_docs import (
-    customer_doc,
-    subscription_doc,
-)
-from sandbox.generator.timeutil import (
-    DAY,
-    add_months,
-    date_of,
-    epoch_of,
-    sf_datetime,
-    short_date,
-)
+from sandbox.generator.state import Contract, Customer, SubItem, Subscription
+from sandbox.generator.stripe_docs import customer_doc, subscription_doc
+from sandbox.generator.timeutil import DAY, add_months, date_of, epoch_of, sf_datetime, short_date
 
 
 class SubscriptionMixin:
