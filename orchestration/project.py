@@ -8,11 +8,12 @@ from pathlib import Path
 from dagster_dbt import DbtProject
 
 from closeloop.settings import Settings
+from closeloop.transform import DBT_PROJECT_DIR
 
 log = logging.getLogger(__name__)
 
-#: The dbt project the Dagster assets are built from.
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+# The dbt project the Dagster assets are built from: `DBT_PROJECT_DIR` (closeloop.transform).
+
 #: Dagster keeps its own dbt artifacts apart from `dbt_project/target`, which the CLI and the
 #: dbt tests rewrite at any moment.
 DBT_TARGET_PATH = Path("target") / "dagster"

@@ -7,9 +7,7 @@ from dataclasses import dataclass
 import httpx
 
 from closeloop.settings import Settings
-
-#: The API version the billing connector pins (same as `ingestion.sources.billing`).
-STRIPE_VERSION = "2024-06-20"
+from ingestion.sources.billing.settings import STRIPE_VERSION
 
 
 @dataclass(frozen=True)
