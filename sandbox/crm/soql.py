@@ -22,6 +22,7 @@ from typing import Any
 
 from sandbox.crm.errors import SalesforceError, SoqlError
 from sandbox.ids import sf_case_safe_suffix
+from sandbox.query_base import TokenCursor
 from sandbox.schema import CRM_FIELDS
 
 MAX_QUERY_LENGTH = 100_000
@@ -360,51 +361,37 @@ class SelectStatement:
 # --------------------------------------------------------------------------------------
 
 
-class _Parser:
-    def __init__(self, tokens: list[Token]) -> None:
-        self.tokens = tokens
-        self.i = 0
+class _Parser(TokenCursor[Token]):
+    def text_of(self, tok: Token) -> str:
+        return tok.text
 
-    @property
-    def tok(self) -> Token:
-        return self.tokens[self.i]
-
-    def advance(self) -> Token:
-        tok = self.tokens[self.i]
-        self.i += 1
-        return tok
+    def expected(self, what: str) -> SoqlError:
+        # Salesforce names the token it found, never the one it wanted.
+        return _unexpected(self.tok)
 
     def expect_kw(self, *words: str) -> Token:
         if not self.tok.is_kw(*words):
             raise _unexpected(self.tok)
         return self.advance()
 
-    def expect_punct(self, ch: str) -> Token:
-        if self.tok.kind != "punct" or self.tok.text != ch:
-            raise _unexpected(self.tok)
-        return self.advance()
-
-    def at_punct(self, ch: str) -> bool:
-        return self.tok.kind == "punct" and self.tok.text == ch
-
     def parse(self) -> SelectStatement:
         self.expect_kw("SELECT")
         fields: list[Path] = []
         count_only = False
-        if self.tok.is_kw("COUNT") and self.tokens[self.i + 1].text == "(":
+        if self.tok.is_kw("COUNT") and self.peek().text == "(":
             self.advance()
-            self.expect_punct("(")
-            if not self.at_punct(")"):
+            self.expect("punct", "(")
+            if not self.at("punct", ")"):
                 raise SoqlError(
                     "MALFORMED_QUERY",
                     "aggregate functions other than COUNT() are not supported by the sandbox",
                     position=self.tok.pos,
                 )
-            self.expect_punct(")")
+            self.expect("punct", ")")
             count_only = True
         else:
             fields.append(self.path())
-            while self.at_punct(","):
+            while self.at("punct", ","):
                 self.advance()
                 fields.append(self.path())
         self.expect_kw("FROM")
@@ -427,7 +414,7 @@ class _Parser:
             self.advance()
             self.expect_kw("BY")
             stmt.order_by.append(self.order_item())
-            while self.at_punct(","):
+            while self.at("punct", ","):
                 self.advance()
                 stmt.order_by.append(self.order_item())
         if self.tok.is_kw("LIMIT"):
@@ -436,8 +423,7 @@ class _Parser:
         if self.tok.is_kw("OFFSET"):
             self.advance()
             stmt.offset = self.integer("OFFSET")
-        if self.tok.kind != "eof":
-            raise _unexpected(self.tok)
+        self.expect_end()
         return stmt
 
     def integer(self, clause: str) -> int:
@@ -462,7 +448,7 @@ class _Parser:
             raise _unexpected(tok)
         self.advance()
         parts, positions = [tok.text], [tok.pos]
-        while self.at_punct("."):
+        while self.at("punct", "."):
             self.advance()
             nxt = self.tok
             if nxt.kind != "ident":
@@ -470,7 +456,7 @@ class _Parser:
             self.advance()
             parts.append(nxt.text)
             positions.append(nxt.pos)
-        if self.at_punct("("):
+        if self.at("punct", "("):
             raise SoqlError(
                 "MALFORMED_QUERY",
                 f"function '{tok.text}' is not supported by the sandbox",
@@ -504,10 +490,10 @@ class _Parser:
         if self.tok.is_kw("NOT"):
             self.advance()
             return Not(self.unary())
-        if self.at_punct("("):
+        if self.at("punct", "("):
             self.advance()
             inner = self.condition()
-            self.expect_punct(")")
+            self.expect("punct", ")")
             return inner
         return self.comparison()
 
@@ -529,7 +515,7 @@ class _Parser:
                 raise _unexpected(self.tok)
         if self.tok.is_kw("IN"):
             self.advance()
-            self.expect_punct("(")
+            self.expect("punct", "(")
             if self.tok.is_kw("SELECT"):
                 raise SoqlError(
                     "MALFORMED_QUERY",
@@ -537,10 +523,10 @@ class _Parser:
                     position=self.tok.pos,
                 )
             values = [self.literal()]
-            while self.at_punct(","):
+            while self.at("punct", ","):
                 self.advance()
                 values.append(self.literal())
-            self.expect_punct(")")
+            self.expect("punct", ")")
             return InList(path, negated, values)
         raise _unexpected(self.tok)
 
@@ -558,7 +544,7 @@ class _Parser:
             name = tok.text.upper()
             n = 0
             if DATE_LITERALS[name]:
-                self.expect_punct(":")
+                self.expect("punct", ":")
                 num = self.tok
                 if num.kind != "number" or not num.text.isdigit():
                     raise _unexpected(num)

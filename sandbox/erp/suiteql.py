@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sandbox.erp import oracle_fmt
+from sandbox.query_base import TokenCursor
 from sandbox.schema import ERP_FIELDS, ERP_PRIMARY_KEY
 
 
@@ -201,36 +202,17 @@ _NO_ARG_FUNCS = {"sysdate", "current_date", "current_timestamp", "systimestamp"}
 _COMPARE_OPS = {"=", "<>", "!=", "^=", "<", "<=", ">", ">="}
 
 
-class _Parser:
+class _Parser(TokenCursor[Tok]):
     def __init__(self, text: str) -> None:
-        self.toks = tokenize(text)
-        self.i = 0
+        super().__init__(tokenize(text))
 
-    @property
-    def tok(self) -> Tok:
-        return self.toks[self.i]
+    def text_of(self, tok: Tok) -> str:
+        return tok.value
 
-    def _error(self, what: str) -> SuiteQLError:
+    def expected(self, what: str) -> SuiteQLError:
         tok = self.tok
         found = "end of query" if tok.kind == "eof" else repr(tok.value)
         return SuiteQLError(f"Syntax error: expected {what} but found {found} at {tok.pos}.")
-
-    def at(self, kind: str, value: str | None = None) -> bool:
-        tok = self.tok
-        return tok.kind == kind and (value is None or tok.value == value)
-
-    def accept(self, kind: str, value: str | None = None) -> Tok | None:
-        if self.at(kind, value):
-            tok = self.tok
-            self.i += 1
-            return tok
-        return None
-
-    def expect(self, kind: str, value: str | None = None) -> Tok:
-        tok = self.accept(kind, value)
-        if tok is None:
-            raise self._error(value or kind)
-        return tok
 
     # -- statement ------------------------------------------------------------------
     def parse(self) -> Select:
@@ -244,8 +226,7 @@ class _Parser:
             )
         if self.at("kw") and self.tok.value in ("union", "intersect", "minus", "except"):
             raise SuiteQLError(f"{self.tok.value.upper()} is not supported by the sandbox.")
-        if not self.at("eof"):
-            raise self._error("end of query")
+        self.expect_end()
         return stmt
 
     def select(self) -> Select:
@@ -306,13 +287,10 @@ class _Parser:
     def select_item(self) -> tuple[Node, str | None]:
         if self.accept("op", "*"):
             return Star(None), None
-        if (
-            self.at("id")
-            and self.toks[self.i + 1].value == "."
-            and self.toks[self.i + 2].value == "*"
-        ):
-            qual = self.tok.value
-            self.i += 3
+        if self.at("id") and self.peek(1).value == "." and self.peek(2).value == "*":
+            qual = self.advance().value
+            self.advance()
+            self.advance()
             return Star(qual), None
         e = self.expr()
         if self.accept("kw", "as"):
@@ -379,7 +357,7 @@ class _Parser:
             escape = self.additive() if self.accept("kw", "escape") else None
             return Like(left, pattern, negated, escape)
         if negated:
-            raise self._error("IN, BETWEEN or LIKE after NOT")
+            raise self.expected("IN, BETWEEN or LIKE after NOT")
         return left
 
     def additive(self) -> Node:
@@ -406,7 +384,7 @@ class _Parser:
     def primary(self) -> Node:
         tok = self.tok
         if tok.kind == "num":
-            self.i += 1
+            self.advance()
             value = Decimal(tok.value)
             if (
                 value == value.to_integral_value()
@@ -416,7 +394,7 @@ class _Parser:
                 return Lit(int(tok.value), "number")
             return Lit(value, "number")
         if tok.kind == "str":
-            self.i += 1
+            self.advance()
             return Lit(tok.value, "string")
         if self.accept("kw", "null"):
             return Lit(None, "null")
@@ -429,10 +407,10 @@ class _Parser:
         if self.accept("kw", "case"):
             return self.case()
         if tok.kind == "id":
-            self.i += 1
+            self.advance()
             name = tok.value
             if self.at("op", "."):
-                self.i += 1
+                self.advance()
                 member = self.expect("id").value
                 if self.at("op", "("):
                     return self.call(f"{name}.{member}")
@@ -442,7 +420,7 @@ class _Parser:
             if name in _NO_ARG_FUNCS:
                 return Func(name, [])
             return Col(None, name)
-        raise self._error("an expression")
+        raise self.expected("an expression")
 
     def call(self, name: str) -> Node:
         self.expect("op", "(")
@@ -462,7 +440,7 @@ class _Parser:
             self.expect("kw", "then")
             whens.append((cond, self.expr()))
         if not whens:
-            raise self._error("WHEN")
+            raise self.expected("WHEN")
         default = self.expr() if self.accept("kw", "else") else None
         self.expect("kw", "end")
         return Case(operand, whens, default)
