@@ -21,8 +21,15 @@ from typing import Any
 
 import duckdb
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS, Settings, disable_telemetry
-from closeloop.transform import run_dbt
+from closeloop.settings import (
+    HOME_ENV,
+    SANDBOX_DEFAULT_TOKENS,
+    WAREHOUSE_ENV,
+    Settings,
+    disable_telemetry,
+    source_env_values,
+)
+from closeloop.transform import patched_env, run_dbt
 
 disable_telemetry()
 
@@ -32,22 +39,13 @@ ADVANCE_DAYS = 7
 
 
 def _env(home: Path, urls: Mapping[str, str]) -> dict[str, str]:
-    env = {"CLOSELOOP_HOME": str(home), "CLOSELOOP_WAREHOUSE": "duckdb"}
-    names = {
-        "crm": ("SOURCES__CRM__BASE_URL", "SOURCES__CRM__ACCESS_TOKEN"),
-        "billing": ("SOURCES__BILLING__BASE_URL", "SOURCES__BILLING__API_KEY"),
-        "erp": ("SOURCES__ERP__BASE_URL", "SOURCES__ERP__ACCESS_TOKEN"),
-    }
-    for system, (url_env, token_env) in names.items():
-        env[url_env] = urls[system]
-        env[token_env] = SANDBOX_DEFAULT_TOKENS[system]
+    env = {HOME_ENV: str(home), WAREHOUSE_ENV: "duckdb"}
+    env.update(source_env_values(urls, SANDBOX_DEFAULT_TOKENS))
     return env
 
 
 def _ingest(home: Path) -> float:
     """Serve the sandbox under `home` and ingest everything; seconds taken."""
-    import os
-
     from ingestion.pipelines import run_ingest
     from sandbox.schema import SandboxPaths
     from sandbox.server import ServeOptions, running
@@ -55,20 +53,10 @@ def _ingest(home: Path) -> float:
     opts = ServeOptions(
         ports={"crm": 0, "billing": 0, "erp": 0}, tokens=dict(SANDBOX_DEFAULT_TOKENS)
     )
-    with running(SandboxPaths.under(home), opts) as sandbox:
-        env = _env(home, sandbox.urls)
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            started = time.perf_counter()
-            run_ingest()
-            return time.perf_counter() - started
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    with running(SandboxPaths.under(home), opts) as sandbox, patched_env(_env(home, sandbox.urls)):
+        started = time.perf_counter()
+        run_ingest()
+        return time.perf_counter() - started
 
 
 def _rows(settings: Settings, sql: str) -> list[dict[str, Any]]:
@@ -116,7 +104,7 @@ def bench_dbt(home: Path) -> dict[str, Any]:
             shutil.copytree(home / "sandbox", work / "sandbox")
         else:
             generate(SandboxPaths.under(work), seed=SEED, scale=SCALE)
-        settings = Settings.from_env({"CLOSELOOP_HOME": str(work)})
+        settings = Settings.from_env({HOME_ENV: str(work)})
         target = work / "dbt-target"
         ingest_s = _ingest(work)
 

@@ -18,7 +18,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from closeloop.settings import SANDBOX_DEFAULT_PORTS, Settings, disable_telemetry
+from closeloop.settings import (
+    APPROVER_ENV,
+    BASE_URL_ENV_PATTERN,
+    CA_BUNDLE_ENV,
+    SANDBOX_DEFAULT_PORTS,
+    SANDBOX_FAULTS_ENV,
+    Settings,
+    disable_telemetry,
+    sandbox_faults,
+)
 
 disable_telemetry()
 
@@ -222,17 +231,12 @@ def _serve_options(
     faults: str,
     per_system: dict[str, str | None],
 ) -> Any:
-    import os
-
     from sandbox.http_common import FaultConfig
     from sandbox.server import ServeOptions
 
-    default_spec = faults or os.environ.get("CLOSELOOP_SANDBOX_FAULTS", "")
     fault_cfg = {}
     for system in ("crm", "billing", "erp"):
-        spec = per_system.get(system) or os.environ.get(
-            f"CLOSELOOP_SANDBOX_FAULTS_{system.upper()}", default_spec
-        )
+        spec = per_system.get(system) or sandbox_faults(system, faults)
         try:
             fault_cfg[system] = FaultConfig.parse(spec or "")
         except ValueError as exc:
@@ -260,7 +264,7 @@ def sandbox_serve(
         str,
         typer.Option(
             help="Faults for all APIs, e.g. 'rate=0.1,kinds=429+503+drop,seed=7' "
-            "(or $CLOSELOOP_SANDBOX_FAULTS)."
+            f"(or ${SANDBOX_FAULTS_ENV})."
         ),
     ] = "",
     crm_faults: Annotated[str | None, typer.Option(help="Faults for the CRM only.")] = None,
@@ -291,7 +295,7 @@ def sandbox_serve(
             for system, url in sandbox.urls.items():
                 out.print(f"{system:<8} {url}")
             if sandbox.ca_path:
-                out.print(f"CA file  {sandbox.ca_path}  (set CLOSELOOP_CA_BUNDLE to it)")
+                out.print(f"CA file  {sandbox.ca_path}  (set {CA_BUNDLE_ENV} to it)")
             out.print("serving; Ctrl-C to stop", style="dim")
             sys.stdout.flush()
             stop.wait()
@@ -503,7 +507,7 @@ def writeback_approve(
     ] = None,
     approver: Annotated[
         str | None,
-        typer.Option(envvar="CLOSELOOP_APPROVER", help="Who approves (or CLOSELOOP_APPROVER)."),
+        typer.Option(envvar=APPROVER_ENV, help=f"Who approves (or {APPROVER_ENV})."),
     ] = None,
     policy: PolicyOption = None,
 ) -> None:
@@ -516,7 +520,7 @@ def writeback_approve(
         console.print("[red]error:[/red] give correction ids or --all-of-type, not both")
         raise typer.Exit(2)
     if not approver or not approver.strip():
-        console.print("[red]error:[/red] no approver: pass --approver or set CLOSELOOP_APPROVER")
+        console.print(f"[red]error:[/red] no approver: pass --approver or set {APPROVER_ENV}")
         raise typer.Exit(2)
     pol = _writeback_policy(policy)
     try:
@@ -676,7 +680,7 @@ def _check_sources(settings: Settings) -> None:
     configured = [name for name, src in settings.sources().items() if src.configured]
     if configured and len(configured) < 3:
         console.print(
-            f"[red]error:[/red] only {', '.join(configured)} has a SOURCES__*__BASE_URL: "
+            f"[red]error:[/red] only {', '.join(configured)} has a {BASE_URL_ENV_PATTERN}: "
             "set all three, or none to use the sandbox"
         )
         raise typer.Exit(2)

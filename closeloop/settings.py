@@ -1,19 +1,82 @@
 """The one settings object: every layer (CLI, dlt, dbt, Dagster, sandbox) reads its choices here.
 
-Values come from environment variables (the names are a public contract, see DESIGN.md) with
-sensible defaults for the embedded setup. dlt itself also reads the `SOURCES__*` variables and
-`.dlt/secrets.toml`; this object is how closeloop's own code sees the same values.
+This is the one module that names environment variables and reads them (the names are a public
+contract, see README "Settings"); other modules ask `Settings`, or use the names below to build
+the environment of a child process (dbt's profile, a served sandbox, a test). Source base URLs
+and credentials also come from `.dlt/secrets.toml` and `.dlt/config.toml`, read as dlt reads
+them (`[sources.<system>]`, environment variables first), so closeloop and dlt see the same
+values. Values have sensible defaults for the embedded setup.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Warehouse = Literal["duckdb", "snowflake"]
+
+# --- environment variable names (a public contract) -------------------------------------------
+
+#: closeloop's home: the warehouse file, the sandbox, Dagster's storage.
+HOME_ENV = "CLOSELOOP_HOME"
+#: `duckdb` or `snowflake`.
+WAREHOUSE_ENV = "CLOSELOOP_WAREHOUSE"
+#: A CA file trusted for HTTPS sources.
+CA_BUNDLE_ENV = "CLOSELOOP_CA_BUNDLE"
+#: The DuckDB file dbt's profile opens (written for dbt, from the home).
+DUCKDB_PATH_ENV = "CLOSELOOP_DUCKDB_PATH"
+#: The dbt target of profiles.yml (`dev`, `prod`, `ci_snowflake`).
+DBT_TARGET_ENV = "DBT_TARGET"
+#: Who approves a write-back plan (`closeloop approve`).
+APPROVER_ENV = "CLOSELOOP_APPROVER"
+#: Sandbox faults of every system; `<name>_<CRM|BILLING|ERP>` for one system.
+SANDBOX_FAULTS_ENV = "CLOSELOOP_SANDBOX_FAULTS"
+#: Dagster's instance directory.
+DAGSTER_HOME_ENV = "DAGSTER_HOME"
+#: Thresholds of the reconciliation checks.
+MAX_OPEN_EXCEPTIONS_ENV = "CLOSELOOP_MAX_OPEN_EXCEPTIONS"
+MAX_CRITICAL_EXCEPTIONS_ENV = "CLOSELOOP_MAX_CRITICAL_EXCEPTIONS"
+SYNC_SLA_MINUTES_ENV = "CLOSELOOP_SYNC_SLA_MINUTES"
+#: Where dlt looks for its `.dlt` folder instead of the working directory.
+DLT_PROJECT_DIR_ENV = "DLT_PROJECT_DIR"
+
+#: Defaults of the reconciliation checks' thresholds.
+DEFAULT_MAX_OPEN_EXCEPTIONS = 1000
+DEFAULT_MAX_CRITICAL_EXCEPTIONS = 0
+#: Billing to ERP: an invoice should be posted within a day.
+DEFAULT_SYNC_SLA_MINUTES = 24 * 60
+
+#: The source systems, and dlt's key of each one's credential in `[sources.<system>]`.
+CREDENTIAL_KEYS = {"crm": "access_token", "billing": "api_key", "erp": "access_token"}
+#: dlt's key of a source's base URL in `[sources.<system>]`.
+BASE_URL_KEY = "base_url"
+
+
+def sandbox_faults_env(system: str) -> str:
+    """The variable holding one system's sandbox faults (`CLOSELOOP_SANDBOX_FAULTS_CRM`)."""
+    return f"{SANDBOX_FAULTS_ENV}_{system.upper()}"
+
+
+def source_env(system: str, key: str) -> str:
+    """dlt's environment variable of a source setting (`SOURCES__CRM__BASE_URL`)."""
+    return f"SOURCES__{system.upper()}__{key.upper()}"
+
+
+#: The environment variables pointing dlt (and the settings) at each source: (base URL, credential).
+SOURCE_ENV: dict[str, tuple[str, str]] = {
+    system: (source_env(system, BASE_URL_KEY), source_env(system, key))
+    for system, key in CREDENTIAL_KEYS.items()
+}
+
+#: Every source's base URL variable at once, as messages name them (`SOURCES__*__BASE_URL`).
+BASE_URL_ENV_PATTERN = source_env("*", BASE_URL_KEY)
+
+#: Where each system's credential is configured (named in auth errors).
+CREDENTIAL_ENV = {system: token_env for system, (_, token_env) in SOURCE_ENV.items()}
 
 #: Tokens the sandbox accepts when nothing else is configured (never valid at a real vendor).
 SANDBOX_DEFAULT_TOKENS = {
@@ -45,11 +108,47 @@ def disable_telemetry(env: os._Environ[str] | dict[str, str] | None = None) -> N
         target.setdefault(key, value)
 
 
+def set_dagster_home(path: Path) -> None:
+    """Point Dagster at its instance directory for this process."""
+    os.environ[DAGSTER_HOME_ENV] = str(path)
+
+
+def sandbox_faults(system: str, faults: str = "", env: Mapping[str, str] | None = None) -> str:
+    """One sandbox system's fault spec: its own variable, else `faults`, else the shared one."""
+    env = os.environ if env is None else env
+    return env.get(sandbox_faults_env(system), faults or env.get(SANDBOX_FAULTS_ENV, ""))
+
+
 class Secret(str):
     """A string that never shows itself in repr, logs or tracebacks."""
 
     def __repr__(self) -> str:
         return "Secret('****')"
+
+
+def dlt_settings_dir(env: Mapping[str, str] | None = None) -> Path:
+    """dlt's project `.dlt` folder: under `DLT_PROJECT_DIR`, else the working directory."""
+    env = os.environ if env is None else env
+    return Path(env.get(DLT_PROJECT_DIR_ENV) or Path.cwd()) / ".dlt"
+
+
+def dlt_source_values(settings_dir: Path) -> dict[str, dict[str, Any]]:
+    """`[sources.<system>]` of `.dlt/secrets.toml` over `.dlt/config.toml` (dlt's order).
+
+    Missing files are empty; a file that is not TOML raises `tomllib.TOMLDecodeError`, as dlt
+    would when it loads it.
+    """
+    out: dict[str, dict[str, Any]] = {system: {} for system in CREDENTIAL_KEYS}
+    for name in ("config.toml", "secrets.toml"):  # later wins: secrets.toml before config.toml
+        path = settings_dir / name
+        if not path.is_file():
+            continue
+        sources = tomllib.loads(path.read_text(encoding="utf-8")).get("sources") or {}
+        for system in out:
+            section = sources.get(system)
+            if isinstance(section, dict):
+                out[system].update(section)
+    return out
 
 
 @dataclass(frozen=True)
@@ -67,9 +166,19 @@ class SourceSettings:
         return bool(self.base_url)
 
 
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
-    """closeloop's configuration, read once from the environment."""
+    """closeloop's configuration, read once from the environment and dlt's `.dlt` files."""
 
     home: Path
     warehouse: Warehouse
@@ -77,38 +186,62 @@ class Settings:
     billing: SourceSettings
     erp: SourceSettings
     ca_bundle: Path | None = None
+    #: the dbt target asked for (`DBT_TARGET`); None: chosen by the warehouse
+    dbt_target: str | None = None
+    max_open_exceptions: int = DEFAULT_MAX_OPEN_EXCEPTIONS
+    max_critical_exceptions: int = DEFAULT_MAX_CRITICAL_EXCEPTIONS
+    sync_sla_minutes: int = DEFAULT_SYNC_SLA_MINUTES
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings from environment variables.
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, dlt_dir: Path | None = None
+    ) -> Settings:
+        """Read the settings from environment variables and dlt's `.dlt` files.
+
+        A source's base URL and credential come from `SOURCES__<SYSTEM>__<KEY>`, else from
+        `[sources.<system>]` of `.dlt/secrets.toml`, else of `.dlt/config.toml`, as dlt
+        resolves them.
 
         Args:
             env: a mapping to read instead of `os.environ` (tests).
+            dlt_dir: the `.dlt` folder (default: dlt's, see `dlt_settings_dir`).
 
         Raises:
-            ValueError: on an unknown warehouse name.
+            ValueError: on an unknown warehouse name or a threshold that is not a number.
         """
         env = os.environ if env is None else env
-        home = Path(env.get("CLOSELOOP_HOME", "./.closeloop")).expanduser().resolve()
-        warehouse = env.get("CLOSELOOP_WAREHOUSE", "duckdb").strip().lower()
+        home = Path(env.get(HOME_ENV, "./.closeloop")).expanduser().resolve()
+        warehouse = env.get(WAREHOUSE_ENV, "duckdb").strip().lower()
         if warehouse not in ("duckdb", "snowflake"):
-            raise ValueError(
-                f"CLOSELOOP_WAREHOUSE must be 'duckdb' or 'snowflake', got {warehouse!r}"
-            )
-        ca = env.get("CLOSELOOP_CA_BUNDLE") or None
+            raise ValueError(f"{WAREHOUSE_ENV} must be 'duckdb' or 'snowflake', got {warehouse!r}")
+        ca = env.get(CA_BUNDLE_ENV) or None
+        files = dlt_source_values(dlt_dir if dlt_dir is not None else dlt_settings_dir(env))
 
-        def source(name: str, url_env: str, token_env: str) -> SourceSettings:
-            token = env.get(token_env) or SANDBOX_DEFAULT_TOKENS[name]
-            url = (env.get(url_env) or "").rstrip("/") or None
+        def value(system: str, key: str) -> str:
+            found = env.get(source_env(system, key))
+            if found is None:
+                found = files[system].get(key)
+            return "" if found is None else str(found)
+
+        def source(name: str) -> SourceSettings:
+            token_env = CREDENTIAL_ENV[name]
+            token = value(name, CREDENTIAL_KEYS[name]) or SANDBOX_DEFAULT_TOKENS[name]
+            url = value(name, BASE_URL_KEY).rstrip("/") or None
             return SourceSettings(name, url, Secret(token), token_env)
 
         return cls(
             home=home,
             warehouse=warehouse,  # type: ignore[arg-type]
-            crm=source("crm", "SOURCES__CRM__BASE_URL", "SOURCES__CRM__ACCESS_TOKEN"),
-            billing=source("billing", "SOURCES__BILLING__BASE_URL", "SOURCES__BILLING__API_KEY"),
-            erp=source("erp", "SOURCES__ERP__BASE_URL", "SOURCES__ERP__ACCESS_TOKEN"),
+            crm=source("crm"),
+            billing=source("billing"),
+            erp=source("erp"),
             ca_bundle=Path(ca) if ca else None,
+            dbt_target=env.get(DBT_TARGET_ENV) or None,
+            max_open_exceptions=_int(env, MAX_OPEN_EXCEPTIONS_ENV, DEFAULT_MAX_OPEN_EXCEPTIONS),
+            max_critical_exceptions=_int(
+                env, MAX_CRITICAL_EXCEPTIONS_ENV, DEFAULT_MAX_CRITICAL_EXCEPTIONS
+            ),
+            sync_sla_minutes=_int(env, SYNC_SLA_MINUTES_ENV, DEFAULT_SYNC_SLA_MINUTES),
         )
 
     @property
@@ -129,3 +262,38 @@ class Settings:
     def sources(self) -> dict[str, SourceSettings]:
         """The three source systems by name."""
         return {"crm": self.crm, "billing": self.billing, "erp": self.erp}
+
+    def home_env(self) -> dict[str, str]:
+        """The variable pointing a child process (or dlt, dbt, Dagster) at this home."""
+        return {HOME_ENV: str(self.home)}
+
+    def dbt_env(self, target: str | None = None) -> dict[str, str]:
+        """The environment dbt's profiles.yml reads: the home, the DuckDB file and the target.
+
+        The target is `target`, else `DBT_TARGET`, else `prod` on Snowflake and `dev` on DuckDB.
+        """
+        chosen = target or self.dbt_target
+        if chosen is None:
+            chosen = "prod" if self.warehouse == "snowflake" else "dev"
+        return {
+            HOME_ENV: str(self.home),
+            DUCKDB_PATH_ENV: str(self.duckdb_path),
+            DBT_TARGET_ENV: chosen,
+        }
+
+
+def source_env_values(
+    urls: Mapping[str, str], tokens: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`SOURCES__*` variables pointing dlt (and the settings) at each system's URL and token.
+
+    Args:
+        urls: base URL by system.
+        tokens: credential by system (default: the sandbox's default tokens).
+    """
+    tokens = SANDBOX_DEFAULT_TOKENS if tokens is None else tokens
+    env: dict[str, str] = {}
+    for system, (url_env, token_env) in SOURCE_ENV.items():
+        env[url_env] = str(urls[system])
+        env[token_env] = tokens.get(system, SANDBOX_DEFAULT_TOKENS[system])
+    return env

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from closeloop.settings import Settings, disable_telemetry
+from closeloop.settings import DBT_TARGET_ENV, Settings, disable_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +39,7 @@ class DbtOutcome:
 
 def dbt_env(settings: Settings | None = None, target: str | None = None) -> dict[str, str]:
     """The environment dbt reads (profiles.yml): the warehouse path and target from `settings`."""
-    settings = settings or Settings.from_env()
-    env = {
-        "CLOSELOOP_HOME": str(settings.home),
-        "CLOSELOOP_DUCKDB_PATH": str(settings.duckdb_path),
-    }
-    chosen = target or os.environ.get("DBT_TARGET")
-    if chosen is None:
-        chosen = "prod" if settings.warehouse == "snowflake" else "dev"
-    env["DBT_TARGET"] = chosen
-    return env
+    return (settings or Settings.from_env()).dbt_env(target)
 
 
 @contextmanager
@@ -110,7 +101,7 @@ def run_dbt(
     cli = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
     if target_path is not None:
         cli += ["--target-path", str(target_path)]
-    log.info("dbt %s (target %s)", " ".join(args), env["DBT_TARGET"])
+    log.info("dbt %s (target %s)", " ".join(args), env[DBT_TARGET_ENV])
     with patched_env(env):
         res = dbtRunner().invoke(cli)
     outcome = DbtOutcome(success=bool(res.success), result=res, exception=res.exception)

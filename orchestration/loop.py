@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import uuid
 from collections import Counter
@@ -19,7 +18,13 @@ from typing import Any
 
 import dagster as dg
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS, Settings
+from closeloop.settings import (
+    BASE_URL_ENV_PATTERN,
+    Settings,
+    set_dagster_home,
+    source_env_values,
+)
+from closeloop.settings import SOURCE_ENV as SOURCE_ENV  # importable here, as before
 from closeloop.transform import patched_env as patched_environ  # noqa: F401  (one helper, old name kept)
 from orchestration.project import ensure_manifest, prepare_dagster_home
 
@@ -27,13 +32,6 @@ log = logging.getLogger(__name__)
 
 #: The asset check that counts `ops.dq_issues` (orchestration/defs/recon/checks.py).
 DQ_CHECK_NAME = "no_data_quality_issues"
-
-#: The environment variables pointing dlt (and the settings) at each source.
-SOURCE_ENV = {
-    "crm": ("SOURCES__CRM__BASE_URL", "SOURCES__CRM__ACCESS_TOKEN"),
-    "billing": ("SOURCES__BILLING__BASE_URL", "SOURCES__BILLING__API_KEY"),
-    "erp": ("SOURCES__ERP__BASE_URL", "SOURCES__ERP__ACCESS_TOKEN"),
-}
 
 
 @dataclass
@@ -86,12 +84,12 @@ def sources_for(
     Raises:
         ValueError: when some sources are configured and others are not.
     """
-    env = {"CLOSELOOP_HOME": str(settings.home)}
+    env = settings.home_env()
     configured = [name for name, src in settings.sources().items() if src.configured]
     if configured and len(configured) < len(settings.sources()):
         # half a sandbox and half a real vendor would reconcile records that cannot match
         raise ValueError(
-            f"only {', '.join(configured)} has a SOURCES__*__BASE_URL: set all three, or none "
+            f"only {', '.join(configured)} has a {BASE_URL_ENV_PATTERN}: set all three, or none "
             "to use the sandbox"
         )
     if sandbox_configured(settings):
@@ -111,16 +109,14 @@ def sources_for(
     tokens = {name: str(src.token) for name, src in settings.sources().items()}
     options = ServeOptions(ports={"crm": 0, "billing": 0, "erp": 0}, tokens=tokens)
     with running(paths, options) as sandbox:
-        for system, (url_env, token_env) in SOURCE_ENV.items():
-            env[url_env] = str(sandbox.urls[system])
-            env[token_env] = tokens.get(system, SANDBOX_DEFAULT_TOKENS[system])
+        env.update(source_env_values(sandbox.urls, tokens))
         yield env
 
 
 def persistent_instance(settings: Settings) -> dg.DagsterInstance:
     """Dagster's instance under `CLOSELOOP_HOME` (so `closeloop ui` shows the run afterwards)."""
     home = prepare_dagster_home(settings)
-    os.environ["DAGSTER_HOME"] = str(home)
+    set_dagster_home(home)
     return dg.DagsterInstance.get()
 
 

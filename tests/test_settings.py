@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS, Settings, disable_telemetry
+from closeloop.settings import (
+    CREDENTIAL_KEYS,
+    SANDBOX_DEFAULT_TOKENS,
+    SOURCE_ENV,
+    Settings,
+    disable_telemetry,
+    sandbox_faults,
+    source_env_values,
+)
 
 
 def test_defaults_point_at_the_embedded_setup(tmp_path: Path) -> None:
@@ -52,3 +60,123 @@ def test_telemetry_switches_respect_explicit_values() -> None:
     assert env["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
     assert env["RUNTIME__DLTHUB_TELEMETRY"] == "false"
     assert env["DAGSTER_DISABLE_TELEMETRY"] == "1"
+
+
+SECRETS_TOML = """
+[sources.crm]
+base_url = "https://acme.my.salesforce.com/"
+access_token = "00Dxx!from-toml"
+
+[sources.billing]
+api_key = "sk_live_from_toml"
+
+[sources.erp]
+base_url = "https://123.suitetalk.api.netsuite.com"
+access_token = "erp-from-toml"
+"""
+
+CONFIG_TOML = """
+[sources.billing]
+base_url = "https://api.stripe.com"
+api_key = "config-loses-to-secrets"
+"""
+
+
+def _dlt_sees(dot_dlt: Path, system: str, key: str) -> object:
+    """The value dlt's own TOML providers resolve for `sources.<system>.<key>` (secrets first)."""
+    from dlt.common.configuration.providers import ConfigTomlProvider, SecretsTomlProvider
+
+    for provider in (SecretsTomlProvider(str(dot_dlt)), ConfigTomlProvider(str(dot_dlt))):
+        value, _ = provider.get_value(key, str, None, "sources", system)
+        if value is not None:
+            return value
+    return None
+
+
+def test_dlt_files_are_read_as_dlt_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dot_dlt = tmp_path / ".dlt"
+    dot_dlt.mkdir()
+    (dot_dlt / "secrets.toml").write_text(SECRETS_TOML)
+    (dot_dlt / "config.toml").write_text(CONFIG_TOML)
+    monkeypatch.chdir(tmp_path)
+    s = Settings.from_env({"CLOSELOOP_HOME": str(tmp_path / "home")})
+    for system, src in s.sources().items():
+        url = _dlt_sees(dot_dlt, system, "base_url")
+        assert src.base_url == str(url).rstrip("/")
+        assert src.token == _dlt_sees(dot_dlt, system, CREDENTIAL_KEYS[system])
+    assert s.billing.token == "sk_live_from_toml"  # secrets.toml over config.toml, as in dlt
+    assert s.billing.base_url == "https://api.stripe.com"  # config.toml when secrets has none
+    for secret in ("00Dxx!from-toml", "sk_live_from_toml", "erp-from-toml"):
+        assert secret not in repr(s)
+
+
+def test_env_vars_win_over_dlt_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "secrets.toml").write_text(SECRETS_TOML)
+    monkeypatch.chdir(tmp_path)
+    env = {
+        "CLOSELOOP_HOME": str(tmp_path),
+        "SOURCES__CRM__ACCESS_TOKEN": "00Dxx!from-env",
+        "SOURCES__ERP__BASE_URL": "https://456.suitetalk.api.netsuite.com",
+    }
+    s = Settings.from_env(env)
+    assert s.crm.token == "00Dxx!from-env"
+    assert s.crm.base_url == "https://acme.my.salesforce.com"
+    assert s.erp.base_url == "https://456.suitetalk.api.netsuite.com"
+    assert s.erp.token == "erp-from-toml"
+    # without the files, nothing leaks in: the embedded defaults
+    monkeypatch.chdir(tmp_path / ".dlt")
+    assert not Settings.from_env(env).crm.base_url
+    assert Settings.from_env(env).billing.token == SANDBOX_DEFAULT_TOKENS["billing"]
+
+
+def test_env_var_names_come_from_the_settings() -> None:
+    assert SOURCE_ENV == {
+        "crm": ("SOURCES__CRM__BASE_URL", "SOURCES__CRM__ACCESS_TOKEN"),
+        "billing": ("SOURCES__BILLING__BASE_URL", "SOURCES__BILLING__API_KEY"),
+        "erp": ("SOURCES__ERP__BASE_URL", "SOURCES__ERP__ACCESS_TOKEN"),
+    }
+    assert source_env_values({"crm": "u1", "billing": "u2", "erp": "u3"}) == {
+        "SOURCES__CRM__BASE_URL": "u1",
+        "SOURCES__CRM__ACCESS_TOKEN": SANDBOX_DEFAULT_TOKENS["crm"],
+        "SOURCES__BILLING__BASE_URL": "u2",
+        "SOURCES__BILLING__API_KEY": SANDBOX_DEFAULT_TOKENS["billing"],
+        "SOURCES__ERP__BASE_URL": "u3",
+        "SOURCES__ERP__ACCESS_TOKEN": SANDBOX_DEFAULT_TOKENS["erp"],
+    }
+
+
+def test_check_thresholds_and_dbt_target(tmp_path: Path) -> None:
+    s = Settings.from_env({"CLOSELOOP_HOME": str(tmp_path)})
+    assert (s.max_open_exceptions, s.max_critical_exceptions, s.sync_sla_minutes) == (1000, 0, 1440)
+    assert s.dbt_env()["DBT_TARGET"] == "dev"
+    s = Settings.from_env(
+        {
+            "CLOSELOOP_HOME": str(tmp_path),
+            "CLOSELOOP_WAREHOUSE": "snowflake",
+            "CLOSELOOP_MAX_OPEN_EXCEPTIONS": "5",
+            "CLOSELOOP_MAX_CRITICAL_EXCEPTIONS": "2",
+            "CLOSELOOP_SYNC_SLA_MINUTES": "60",
+        }
+    )
+    assert (s.max_open_exceptions, s.max_critical_exceptions, s.sync_sla_minutes) == (5, 2, 60)
+    assert s.dbt_env() == {
+        "CLOSELOOP_HOME": str(tmp_path.resolve()),
+        "CLOSELOOP_DUCKDB_PATH": str(tmp_path.resolve() / "closeloop.duckdb"),
+        "DBT_TARGET": "prod",
+    }
+    assert s.dbt_env("ci_snowflake")["DBT_TARGET"] == "ci_snowflake"
+    dev = Settings.from_env({"CLOSELOOP_HOME": str(tmp_path), "DBT_TARGET": "prod"})
+    assert dev.dbt_env()["DBT_TARGET"] == "prod"
+    with pytest.raises(ValueError, match="CLOSELOOP_SYNC_SLA_MINUTES"):
+        Settings.from_env({"CLOSELOOP_SYNC_SLA_MINUTES": "a day"})
+
+
+def test_sandbox_faults_per_system_over_option_over_shared() -> None:
+    env = {"CLOSELOOP_SANDBOX_FAULTS": "rate=0.1", "CLOSELOOP_SANDBOX_FAULTS_ERP": "rate=0.5"}
+    assert sandbox_faults("crm", "", env) == "rate=0.1"
+    assert sandbox_faults("crm", "rate=0.2", env) == "rate=0.2"
+    assert sandbox_faults("erp", "rate=0.2", env) == "rate=0.5"
+    assert sandbox_faults("billing", "", {}) == ""

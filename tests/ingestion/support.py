@@ -11,16 +11,20 @@ from typing import Any
 
 import duckdb
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS, Settings
+from closeloop.settings import (
+    HOME_ENV,
+    SANDBOX_DEFAULT_TOKENS,
+    SOURCE_ENV,
+    WAREHOUSE_ENV,
+    Settings,
+    source_env_values,
+)
 from closeloop.transform import patched_env as patched_env  # the one helper, kept importable here
 from sandbox.schema import SandboxPaths
 from sandbox.server import RunningSandbox, ServeOptions, running
 
-TOKEN_ENV = {
-    "crm": ("SOURCES__CRM__BASE_URL", "SOURCES__CRM__ACCESS_TOKEN"),
-    "billing": ("SOURCES__BILLING__BASE_URL", "SOURCES__BILLING__API_KEY"),
-    "erp": ("SOURCES__ERP__BASE_URL", "SOURCES__ERP__ACCESS_TOKEN"),
-}
+#: (base URL, credential) variable of each system (the settings' names).
+TOKEN_ENV = SOURCE_ENV
 TRANSACTION_TYPES = ("CustInvc", "CustPymt", "CustCred")
 
 
@@ -28,11 +32,8 @@ def env_for(
     home: Path, urls: dict[str, str], tokens: dict[str, str] | None = None
 ) -> dict[str, str]:
     """Environment variables pointing closeloop and dlt at a served sandbox."""
-    tokens = tokens or dict(SANDBOX_DEFAULT_TOKENS)
-    env = {"CLOSELOOP_HOME": str(home), "CLOSELOOP_WAREHOUSE": "duckdb"}
-    for system, (url_env, token_env) in TOKEN_ENV.items():
-        env[url_env] = urls[system]
-        env[token_env] = tokens[system]
+    env = {HOME_ENV: str(home), WAREHOUSE_ENV: "duckdb"}
+    env.update(source_env_values(urls, tokens or SANDBOX_DEFAULT_TOKENS))
     return env
 
 
@@ -50,7 +51,7 @@ def served(home: Path, **options: Any) -> Iterator[RunningSandbox]:
 
 def warehouse(home: Path) -> duckdb.DuckDBPyConnection:
     """A read connection to the DuckDB file under `home`."""
-    path = Settings.from_env({"CLOSELOOP_HOME": str(home)}).duckdb_path
+    path = Settings.from_env({HOME_ENV: str(home)}).duckdb_path
     return duckdb.connect(str(path), read_only=True)
 
 

@@ -1,27 +1,22 @@
 """Reconciliation health as asset checks: open exceptions over a threshold, sync latency over SLA.
 
-Thresholds are read when the check runs (never at import): `CLOSELOOP_MAX_OPEN_EXCEPTIONS`,
-`CLOSELOOP_MAX_CRITICAL_EXCEPTIONS` and `CLOSELOOP_SYNC_SLA_MINUTES`.
+Thresholds come from the settings when the check runs (never at import): `max_open_exceptions`,
+`max_critical_exceptions` and `sync_sla_minutes` (closeloop/settings.py names their variables).
 """
 
-import os
 from decimal import Decimal
 
 import dagster as dg
 import duckdb
 
+from closeloop.settings import (
+    MAX_CRITICAL_EXCEPTIONS_ENV,
+    MAX_OPEN_EXCEPTIONS_ENV,
+    SYNC_SLA_MINUTES_ENV,
+)
 from orchestration.defs.dbt.assets import model_key
 from orchestration.defs.resources import CloseloopResource
 from reverse_etl.corrections import find_model
-
-DEFAULT_MAX_OPEN_EXCEPTIONS = 1000
-DEFAULT_MAX_CRITICAL_EXCEPTIONS = 0
-#: Billing to ERP: an invoice should be posted within a day.
-DEFAULT_SYNC_SLA_MINUTES = 24 * 60
-
-
-def _limit(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
 
 
 def _connect(closeloop: CloseloopResource) -> duckdb.DuckDBPyConnection:
@@ -33,11 +28,11 @@ def _connect(closeloop: CloseloopResource) -> duckdb.DuckDBPyConnection:
 @dg.asset_check(
     asset=model_key("recon_exceptions"),
     name="open_exceptions_under_threshold",
-    description="Open reconciliation exceptions stay under CLOSELOOP_MAX_OPEN_EXCEPTIONS (warn).",
+    description=f"Open reconciliation exceptions stay under {MAX_OPEN_EXCEPTIONS_ENV} (warn).",
 )
 def open_exceptions_under_threshold(closeloop: CloseloopResource) -> dg.AssetCheckResult:
     """Warn when the backlog of open exceptions grows past the threshold."""
-    limit = _limit("CLOSELOOP_MAX_OPEN_EXCEPTIONS", DEFAULT_MAX_OPEN_EXCEPTIONS)
+    limit = closeloop.settings().max_open_exceptions
     with _connect(closeloop) as con:
         table = find_model(con, "recon_exceptions")
         rows = con.execute(
@@ -56,11 +51,11 @@ def open_exceptions_under_threshold(closeloop: CloseloopResource) -> dg.AssetChe
     asset=model_key("recon_exceptions"),
     name="no_critical_exceptions",
     description="Critical exceptions (large amounts or long open) stay under "
-    "CLOSELOOP_MAX_CRITICAL_EXCEPTIONS (error).",
+    f"{MAX_CRITICAL_EXCEPTIONS_ENV} (error).",
 )
 def no_critical_exceptions(closeloop: CloseloopResource) -> dg.AssetCheckResult:
     """Fail when exceptions escalated to `critical` exceed the limit."""
-    limit = _limit("CLOSELOOP_MAX_CRITICAL_EXCEPTIONS", DEFAULT_MAX_CRITICAL_EXCEPTIONS)
+    limit = closeloop.settings().max_critical_exceptions
     with _connect(closeloop) as con:
         table = find_model(con, "recon_exceptions")
         row = con.execute(
@@ -78,11 +73,11 @@ def no_critical_exceptions(closeloop: CloseloopResource) -> dg.AssetCheckResult:
 @dg.asset_check(
     asset=model_key("ops_integration_health"),
     name="sync_latency_within_sla",
-    description="Billing-to-ERP sync latency (p95) within CLOSELOOP_SYNC_SLA_MINUTES (warn).",
+    description=f"Billing-to-ERP sync latency (p95) within {SYNC_SLA_MINUTES_ENV} (warn).",
 )
 def sync_latency_within_sla(closeloop: CloseloopResource) -> dg.AssetCheckResult:
     """Warn when invoices take longer than the SLA to reach the ERP."""
-    sla = _limit("CLOSELOOP_SYNC_SLA_MINUTES", DEFAULT_SYNC_SLA_MINUTES)
+    sla = closeloop.settings().sync_sla_minutes
     with _connect(closeloop) as con:
         table = find_model(con, "ops_integration_health")
         rows = con.execute(
