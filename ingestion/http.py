@@ -30,6 +30,8 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import Request, Response
 from requests.exceptions import RequestException
 
+from closeloop.settings import CREDENTIAL_ENV
+
 log = logging.getLogger(__name__)
 
 #: Bytes asked of the socket per read of a response body. requests reads bodies 10 KB at a
@@ -38,11 +40,7 @@ log = logging.getLogger(__name__)
 BODY_READ_SIZE = 1 << 22
 
 #: Where each system's credentials are configured (named in auth errors).
-CREDENTIAL_SETTINGS = {
-    "crm": "SOURCES__CRM__ACCESS_TOKEN",
-    "billing": "SOURCES__BILLING__API_KEY",
-    "erp": "SOURCES__ERP__ACCESS_TOKEN",
-}
+CREDENTIAL_SETTINGS = CREDENTIAL_ENV
 
 
 class SourceError(RuntimeError):

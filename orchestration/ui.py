@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from closeloop.settings import Settings, disable_telemetry
+from closeloop.settings import DAGSTER_HOME_ENV, Settings, disable_telemetry
 from orchestration.loop import sources_for
 from orchestration.project import ensure_manifest, prepare_dagster_home
 
@@ -82,7 +82,7 @@ def serve_ui(
             ensure_manifest(settings, force=True)
             child_env = dict(os.environ)
             child_env.update(env)
-            child_env["DAGSTER_HOME"] = str(prepare_dagster_home(settings))
+            child_env[DAGSTER_HOME_ENV] = str(prepare_dagster_home(settings))
             disable_telemetry(child_env)
             # its own session: `dagster dev` ignores signals from a non-interactive parent
             # otherwise, and the whole group (webserver, daemon, code server) must stop

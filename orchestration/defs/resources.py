@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from closeloop.settings import Settings
+from closeloop.settings import HOME_ENV, Settings
 from orchestration.project import DBT_PROJECT
 
 
@@ -27,7 +27,7 @@ class CloseloopResource(dg.ConfigurableResource):
     def settings(self) -> Settings:
         """The settings for this run, with `CLOSELOOP_HOME` as configured on the resource."""
         env = dict(os.environ)
-        env["CLOSELOOP_HOME"] = self.home
+        env[HOME_ENV] = self.home
         return Settings.from_env(env)
 
 
@@ -40,6 +40,6 @@ def dbt_executable() -> str:
 def resources() -> dict[str, object]:
     """The resources bound to the definitions (`closeloop`, `dbt`)."""
     return {
-        "closeloop": CloseloopResource(home=dg.EnvVar("CLOSELOOP_HOME")),
+        "closeloop": CloseloopResource(home=dg.EnvVar(HOME_ENV)),
         "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=dbt_executable()),
     }

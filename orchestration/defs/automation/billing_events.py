@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from closeloop.settings import Settings
+from closeloop.settings import BASE_URL_KEY, Settings, source_env
 from ingestion.sources.billing.settings import STRIPE_VERSION
 
 
@@ -39,7 +39,7 @@ def newest_billing_event(settings: Settings, timeout: float = 10.0) -> NewestEve
     """
     base = settings.billing.base_url
     if not base:
-        raise ValueError("SOURCES__BILLING__BASE_URL is not set")
+        raise ValueError(f"{source_env('billing', BASE_URL_KEY)} is not set")
     verify: str | bool = str(settings.ca_bundle) if settings.ca_bundle else True
     with httpx.Client(timeout=timeout, verify=verify) as client:
         response = client.get(
