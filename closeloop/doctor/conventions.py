@@ -706,7 +706,9 @@ def optional_fields(landing: Landing) -> dict[str, Any]:
 def deleted_records(landing: Landing) -> dict[str, Any]:
     """Whether NetSuite's `deletedrecord` landed (the role has the Deleted Records permission),
     and whether the ingestion's key sweep ran instead (its time is kept in dlt's source state)."""
-    sweep = dlt_source_state(landing, "raw_erp", "erp").get("key_sweep") or {}
+    from ingestion.sources.erp.settings import KEY_SWEEP_STATE  # the ERP source's state key
+
+    sweep = dlt_source_state(landing, "raw_erp", "erp").get(KEY_SWEEP_STATE) or {}
     last_sweep = sweep.get("last") if isinstance(sweep, dict) else None
     if landing.has("raw_erp", "deletedrecord"):
         (n,) = landing.one(f"select count(*) from {t('raw_erp', 'deletedrecord')}")

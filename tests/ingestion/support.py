@@ -224,3 +224,14 @@ def snapshot(home: Path, system: str) -> dict[str, list[tuple[Any, ...]]]:
         return out
     finally:
         con.close()
+
+
+def assert_raw_erp_equals_the_erp(home: Path) -> None:
+    """Every ERP table's keys in the landing equal the sandbox ERP's."""
+    truth = erp_truth(home)
+    con = warehouse(home)
+    try:
+        for table, cols in KEYS["erp"].items():
+            assert raw_keys(con, f"raw_erp.{table}", *cols) == truth[table], table
+    finally:
+        con.close()
