@@ -35,11 +35,8 @@
     {%- endfor %}
 {%- endmacro %}
 
-{# The metrics of kpi_monthly, each in transaction currency and `_usd`. #}
+{# The metrics of kpi_monthly, each in transaction currency and `_usd`: one list per KPI family
+   (macros/kpi/<family>.sql), whose long-format model is models/kpi/families/int_kpi_<family>. #}
 {% macro kpi_metrics() -%}
-    {{ return([
-        'bookings', 'billings', 'credit_notes', 'collections', 'refunds', 'recognized_revenue',
-        'mrr', 'mrr_new', 'mrr_expansion', 'mrr_contraction', 'mrr_churn', 'mrr_reactivation',
-        'open_ar',
-    ]) }}
+    {{ return(kpi_metrics_bookings() + kpi_metrics_cash() + kpi_metrics_revenue() + kpi_metrics_mrr()) }}
 {%- endmacro %}
