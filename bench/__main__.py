@@ -26,7 +26,8 @@ from typing import Any
 
 import httpx
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS, disable_telemetry
+from closeloop.settings import disable_telemetry
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 
 disable_telemetry()
 

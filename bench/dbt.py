@@ -23,13 +23,13 @@ import duckdb
 
 from closeloop.settings import (
     HOME_ENV,
-    SANDBOX_DEFAULT_TOKENS,
     WAREHOUSE_ENV,
     Settings,
     disable_telemetry,
     source_env_values,
 )
 from closeloop.transform import patched_env, run_dbt
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 
 disable_telemetry()
 

@@ -41,7 +41,8 @@ import duckdb
 import orjson
 import urllib3
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS, Settings, disable_telemetry
+from closeloop.settings import Settings, disable_telemetry
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 
 disable_telemetry()
 

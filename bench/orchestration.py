@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS, TELEMETRY_OFF, disable_telemetry
+from closeloop.settings import TELEMETRY_OFF, disable_telemetry
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 
 disable_telemetry()
 

@@ -39,13 +39,14 @@ from typing import Any
 
 import httpx
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS, disable_telemetry
+from closeloop.settings import disable_telemetry
 from reverse_etl.apply import apply_plan
 from reverse_etl.client import RecordClient, RetryPolicy
 from reverse_etl.corrections import Correction
 from reverse_etl.ledger import Ledger
 from reverse_etl.plan import APPLY, Planner
 from reverse_etl.policy import Policy, load_policy
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from sandbox.schema import SandboxPaths
 
 disable_telemetry()

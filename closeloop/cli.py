@@ -22,12 +22,13 @@ from closeloop.settings import (
     APPROVER_ENV,
     BASE_URL_ENV_PATTERN,
     CA_BUNDLE_ENV,
-    SANDBOX_DEFAULT_PORTS,
     SANDBOX_FAULTS_ENV,
     Settings,
     disable_telemetry,
     sandbox_faults,
+    source_env_values,
 )
+from sandbox.defaults import SANDBOX_DEFAULT_PORTS, SANDBOX_DEFAULT_TOKENS
 
 disable_telemetry()
 
@@ -231,6 +232,7 @@ def _serve_options(
     faults: str,
     per_system: dict[str, str | None],
 ) -> Any:
+    from closeloop.demo import sandbox_tokens
     from sandbox.http_common import FaultConfig
     from sandbox.server import ServeOptions
 
@@ -242,8 +244,7 @@ def _serve_options(
         except ValueError as exc:
             console.print(f"[red]error:[/red] bad fault setting for {system}: {exc}")
             raise typer.Exit(2) from exc
-    tokens = {name: str(src.token) for name, src in settings.sources().items()}
-    return ServeOptions(ports=ports, tokens=tokens, faults=fault_cfg, tls=tls)
+    return ServeOptions(ports=ports, tokens=sandbox_tokens(settings), faults=fault_cfg, tls=tls)
 
 
 @sandbox_app.command("serve")
@@ -296,6 +297,11 @@ def sandbox_serve(
                 out.print(f"{system:<8} {url}")
             if sandbox.ca_path:
                 out.print(f"CA file  {sandbox.ca_path}  (set {CA_BUNDLE_ENV} to it)")
+            # how to point closeloop at it; a token the user configured is never printed
+            out.print("to ingest from it, export:", style="dim")
+            for name, value in source_env_values(sandbox.urls, options.tokens).items():
+                shown = value if value in SANDBOX_DEFAULT_TOKENS.values() else "<as configured>"
+                out.print(f"  {name}={value if name.endswith('BASE_URL') else shown}", style="dim")
             out.print("serving; Ctrl-C to stop", style="dim")
             sys.stdout.flush()
             stop.wait()
@@ -704,7 +710,8 @@ def run(
     Starts the sandbox (generating it at --scale if needed) unless all SOURCES__*__BASE_URL
     are set; the run is recorded under $CLOSELOOP_HOME/dagster, so `closeloop ui` shows it.
     """
-    from orchestration.loop import patched_environ, run_loop, sandbox_configured, sources_for
+    from closeloop.demo import sandbox_configured, sources_for
+    from orchestration.loop import patched_environ, run_loop
 
     settings = _settings()
     started = time.perf_counter()
@@ -753,6 +760,7 @@ def ui(
     ] = "small",
 ) -> None:
     """Serve the sandbox (unless external sources are configured) and the Dagster UI."""
+    from closeloop.demo import sources_for
     from orchestration.ui import serve_ui
 
     settings = _settings()
@@ -764,7 +772,8 @@ def ui(
                 out.print(f"{name:<28} {value}")
         out.print(f"Dagster UI on http://{host}:{port} (Ctrl-C stops everything)")
 
-    code = serve_ui(settings, host=host, port=port, scale=scale, on_ready=ready)
+    with sources_for(settings, scale=scale) as env:
+        code = serve_ui(settings, env, host=host, port=port, on_ready=ready)
     if code:
         raise typer.Exit(code)
 

@@ -78,16 +78,6 @@ BASE_URL_ENV_PATTERN = source_env("*", BASE_URL_KEY)
 #: Where each system's credential is configured (named in auth errors).
 CREDENTIAL_ENV = {system: token_env for system, (_, token_env) in SOURCE_ENV.items()}
 
-#: Tokens the sandbox accepts when nothing else is configured (never valid at a real vendor).
-SANDBOX_DEFAULT_TOKENS = {
-    "crm": "sandbox-crm-token",
-    "billing": "sk_test_sandbox",
-    "erp": "sandbox-erp-token",
-}
-
-#: Default loopback ports of the sandbox APIs.
-SANDBOX_DEFAULT_PORTS = {"crm": 8701, "billing": 8702, "erp": 8703}
-
 #: Environment switches that keep dbt, dlt, Dagster and Snowflake's client from phoning home.
 TELEMETRY_OFF = {
     "DO_NOT_TRACK": "1",
@@ -225,7 +215,7 @@ class Settings:
 
         def source(name: str) -> SourceSettings:
             token_env = CREDENTIAL_ENV[name]
-            token = value(name, CREDENTIAL_KEYS[name]) or SANDBOX_DEFAULT_TOKENS[name]
+            token = value(name, CREDENTIAL_KEYS[name])
             url = value(name, BASE_URL_KEY).rstrip("/") or None
             return SourceSettings(name, url, Secret(token), token_env)
 
@@ -282,18 +272,15 @@ class Settings:
         }
 
 
-def source_env_values(
-    urls: Mapping[str, str], tokens: Mapping[str, str] | None = None
-) -> dict[str, str]:
+def source_env_values(urls: Mapping[str, str], tokens: Mapping[str, str]) -> dict[str, str]:
     """`SOURCES__*` variables pointing dlt (and the settings) at each system's URL and token.
 
     Args:
         urls: base URL by system.
-        tokens: credential by system (default: the sandbox's default tokens).
+        tokens: credential by system.
     """
-    tokens = SANDBOX_DEFAULT_TOKENS if tokens is None else tokens
     env: dict[str, str] = {}
     for system, (url_env, token_env) in SOURCE_ENV.items():
         env[url_env] = str(urls[system])
-        env[token_env] = tokens.get(system, SANDBOX_DEFAULT_TOKENS[system])
+        env[token_env] = str(tokens[system])
     return env

@@ -1,30 +1,24 @@
 """`closeloop run`: the whole loop once, in-process, through the Dagster definitions.
 
-Starts the sandbox when no source base URL is configured (generating it first if needed),
-materializes every asset and check in one in-process run, and summarizes what happened from
-the run's own events.
+Materializes every asset and check in one in-process run against the sources the settings name,
+and summarizes what happened from the run's own events. Serving the sandbox when no source is
+configured is the CLI's demo path (`closeloop/demo.py`), not orchestration's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 
-from closeloop.settings import (
-    BASE_URL_ENV_PATTERN,
-    Settings,
-    set_dagster_home,
-    source_env_values,
-)
 from closeloop.settings import SOURCE_ENV as SOURCE_ENV  # importable here, as before
+from closeloop.settings import Settings, set_dagster_home
 from closeloop.transform import patched_env as patched_environ  # noqa: F401  (one helper, old name kept)
 from orchestration.project import ensure_manifest, prepare_dagster_home
 
@@ -58,59 +52,6 @@ class LoopSummary:
     def as_dict(self) -> dict[str, Any]:
         """Plain values (the CLI's JSON output and the benchmark)."""
         return dict(self.__dict__)
-
-
-def sandbox_configured(settings: Settings) -> bool:
-    """True when every source has a base URL (external systems: no sandbox is started)."""
-    return all(src.configured for src in settings.sources().values())
-
-
-@contextlib.contextmanager
-def sources_for(
-    settings: Settings, scale: str = "small", seed: int = 42, profile: str | None = None
-) -> Iterator[dict[str, str]]:
-    """Serve the sandbox unless the sources are configured; yields the environment to run with.
-
-    The sandbox under `CLOSELOOP_HOME` is generated at `scale` when it does not exist yet, then
-    served on free loopback ports for the duration of the block.
-
-    Args:
-        settings: closeloop settings.
-        scale: sandbox scale to generate when none exists.
-        seed: sandbox seed to generate with.
-        profile: sandbox profile (`sandbox/profiles/<name>.toml`, or a path) to generate with;
-            default the sandbox's own default (`classic`).
-
-    Raises:
-        ValueError: when some sources are configured and others are not.
-    """
-    env = settings.home_env()
-    configured = [name for name, src in settings.sources().items() if src.configured]
-    if configured and len(configured) < len(settings.sources()):
-        # half a sandbox and half a real vendor would reconcile records that cannot match
-        raise ValueError(
-            f"only {', '.join(configured)} has a {BASE_URL_ENV_PATTERN}: set all three, or none "
-            "to use the sandbox"
-        )
-    if sandbox_configured(settings):
-        yield env
-        return
-    from sandbox.generator import generate
-    from sandbox.schema import SandboxPaths
-    from sandbox.server import ServeOptions, running
-
-    paths = SandboxPaths.under(settings.home)
-    if not paths.exists():
-        log.info("generating a %s sandbox under %s", scale, paths.root)
-        if profile is None:
-            generate(paths, seed=seed, scale=scale)
-        else:
-            generate(paths, seed=seed, scale=scale, profile=profile)
-    tokens = {name: str(src.token) for name, src in settings.sources().items()}
-    options = ServeOptions(ports={"crm": 0, "billing": 0, "erp": 0}, tokens=tokens)
-    with running(paths, options) as sandbox:
-        env.update(source_env_values(sandbox.urls, tokens))
-        yield env
 
 
 def persistent_instance(settings: Settings) -> dg.DagsterInstance:
@@ -224,9 +165,9 @@ def run_loop(
 ) -> LoopSummary:
     """Materialize the whole graph once, in this process, against the configured sources.
 
-    The sources must already be reachable (see `sources_for`), and `CLOSELOOP_HOME` and the
-    `SOURCES__*` variables set in the environment (the resources read them through `dg.EnvVar`
-    and dlt's config).
+    The sources must already be reachable (the CLI's demo path, `closeloop.demo.sources_for`,
+    serves the sandbox otherwise), and `CLOSELOOP_HOME` and the `SOURCES__*` variables set in
+    the environment (the resources read them through `dg.EnvVar` and dlt's config).
 
     Args:
         settings: closeloop settings.

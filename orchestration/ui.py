@@ -1,4 +1,4 @@
-"""`closeloop ui`: the sandbox (unless external sources are configured) and `dagster dev`."""
+"""`closeloop ui`: `dagster dev` on the project's definitions, against the given sources."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from closeloop.settings import DAGSTER_HOME_ENV, Settings, disable_telemetry
-from orchestration.loop import sources_for
 from orchestration.project import ensure_manifest, prepare_dagster_home
 
 log = logging.getLogger(__name__)
@@ -56,19 +55,19 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 def serve_ui(
     settings: Settings,
+    env: dict[str, str],
     host: str = "127.0.0.1",
     port: int = 3000,
-    scale: str = "small",
     on_ready: Callable[[dict[str, str]], None] | None = None,
 ) -> int:
-    """Serve the sandbox and the Dagster UI until interrupted (SIGINT or SIGTERM).
+    """Serve the Dagster UI until interrupted (SIGINT or SIGTERM).
 
     Args:
         settings: closeloop settings.
+        env: the environment naming the sources (`SOURCES__*`) and the home.
         host: interface of the Dagster webserver.
         port: port of the Dagster webserver.
-        scale: sandbox scale to generate when none exists.
-        on_ready: called with the environment (source URLs) once everything is started.
+        on_ready: called with `env` once the UI is started.
 
     Returns:
         The exit code of `dagster dev` (0 after an interrupt).
@@ -78,28 +77,27 @@ def serve_ui(
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        with sources_for(settings, scale=scale) as env:
-            ensure_manifest(settings, force=True)
-            child_env = dict(os.environ)
-            child_env.update(env)
-            child_env[DAGSTER_HOME_ENV] = str(prepare_dagster_home(settings))
-            disable_telemetry(child_env)
-            # its own session: `dagster dev` ignores signals from a non-interactive parent
-            # otherwise, and the whole group (webserver, daemon, code server) must stop
-            proc = subprocess.Popen(
-                dagster_dev_command(host, port),
-                env=child_env,
-                cwd=PROJECT_ROOT,
-                start_new_session=True,
-            )
-            if on_ready:
-                on_ready(env)
-            try:
-                while not stop.is_set() and proc.poll() is None:
-                    stop.wait(0.5)
-            finally:
-                _stop_group(proc)
-            return 0 if stop.is_set() else int(proc.returncode or 0)
+        ensure_manifest(settings, force=True)
+        child_env = dict(os.environ)
+        child_env.update(env)
+        child_env[DAGSTER_HOME_ENV] = str(prepare_dagster_home(settings))
+        disable_telemetry(child_env)
+        # its own session: `dagster dev` ignores signals from a non-interactive parent
+        # otherwise, and the whole group (webserver, daemon, code server) must stop
+        proc = subprocess.Popen(
+            dagster_dev_command(host, port),
+            env=child_env,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
+        if on_ready:
+            on_ready(env)
+        try:
+            while not stop.is_set() and proc.poll() is None:
+                stop.wait(0.5)
+        finally:
+            _stop_group(proc)
+        return 0 if stop.is_set() else int(proc.returncode or 0)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from closeloop.settings import SANDBOX_DEFAULT_PORTS, Settings
+from closeloop.settings import SOURCE_ENV, Settings
 from reverse_etl.apply import ApplyResult, apply_plan
 from reverse_etl.client import RecordClient, RetryPolicy
 from reverse_etl.corrections import Correction, read_corrections
@@ -15,10 +15,18 @@ from reverse_etl.verify import VerifyResult, verify
 
 
 def make_client(settings: Settings, policy: Policy) -> RecordClient:
-    """The ERP client configured from the settings (URL, token, CA) and the policy (rates)."""
-    base = settings.erp.base_url or f"http://127.0.0.1:{SANDBOX_DEFAULT_PORTS['erp']}"
+    """The ERP client configured from the settings (URL, token, CA) and the policy (rates).
+
+    Raises:
+        ValueError: when no ERP base URL is configured (there is no default ERP to write to).
+    """
+    if not settings.erp.base_url:
+        raise ValueError(
+            f"no ERP to write to: set {SOURCE_ENV['erp'][0]} "
+            "(or run the demo path, which serves the sandbox)"
+        )
     return RecordClient(
-        base_url=base,
+        base_url=settings.erp.base_url,
         token=str(settings.erp.token),
         rate_per_second=policy.requests_per_second,
         retry=RetryPolicy(policy.max_attempts, policy.backoff_seconds, policy.max_backoff_seconds),

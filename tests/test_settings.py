@@ -8,13 +8,13 @@ import pytest
 
 from closeloop.settings import (
     CREDENTIAL_KEYS,
-    SANDBOX_DEFAULT_TOKENS,
     SOURCE_ENV,
     Settings,
     disable_telemetry,
     sandbox_faults,
     source_env_values,
 )
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 
 
 def test_defaults_point_at_the_embedded_setup(tmp_path: Path) -> None:
@@ -23,7 +23,8 @@ def test_defaults_point_at_the_embedded_setup(tmp_path: Path) -> None:
     assert s.warehouse == "duckdb"
     assert s.duckdb_path == tmp_path.resolve() / "closeloop.duckdb"
     assert not s.crm.configured
-    assert s.billing.token == SANDBOX_DEFAULT_TOKENS["billing"]
+    # no sandbox token leaks into production settings: an unset credential is empty
+    assert s.billing.token == "" and s.erp.token == ""
 
 
 def test_contract_env_var_names_are_read(tmp_path: Path) -> None:
@@ -129,7 +130,7 @@ def test_env_vars_win_over_dlt_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
     # without the files, nothing leaks in: the embedded defaults
     monkeypatch.chdir(tmp_path / ".dlt")
     assert not Settings.from_env(env).crm.base_url
-    assert Settings.from_env(env).billing.token == SANDBOX_DEFAULT_TOKENS["billing"]
+    assert Settings.from_env(env).billing.token == ""
 
 
 def test_env_var_names_come_from_the_settings() -> None:
@@ -138,7 +139,8 @@ def test_env_var_names_come_from_the_settings() -> None:
         "billing": ("SOURCES__BILLING__BASE_URL", "SOURCES__BILLING__API_KEY"),
         "erp": ("SOURCES__ERP__BASE_URL", "SOURCES__ERP__ACCESS_TOKEN"),
     }
-    assert source_env_values({"crm": "u1", "billing": "u2", "erp": "u3"}) == {
+    urls = {"crm": "u1", "billing": "u2", "erp": "u3"}
+    assert source_env_values(urls, SANDBOX_DEFAULT_TOKENS) == {
         "SOURCES__CRM__BASE_URL": "u1",
         "SOURCES__CRM__ACCESS_TOKEN": SANDBOX_DEFAULT_TOKENS["crm"],
         "SOURCES__BILLING__BASE_URL": "u2",
@@ -180,3 +182,47 @@ def test_sandbox_faults_per_system_over_option_over_shared() -> None:
     assert sandbox_faults("crm", "rate=0.2", env) == "rate=0.2"
     assert sandbox_faults("erp", "rate=0.2", env) == "rate=0.5"
     assert sandbox_faults("billing", "", {}) == ""
+
+
+def test_production_layers_never_import_the_sandbox() -> None:
+    """Orchestration, ingestion, reverse ETL and the settings point only at configured sources."""
+    root = Path(__file__).resolve().parent.parent
+    offenders = []
+    for package in ("orchestration", "ingestion", "reverse_etl"):
+        for path in sorted((root / package).rglob("*.py")):
+            offenders += [f"{path.relative_to(root)}: {m}" for m in _sandbox_imports(path)]
+    offenders += [
+        f"closeloop/settings.py: {m}" for m in _sandbox_imports(root / "closeloop/settings.py")
+    ]
+    assert offenders == []
+
+
+def _sandbox_imports(path: Path) -> list[str]:
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sandbox":
+            found.append(node.module or "")
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "sandbox"]
+    return found
+
+
+def test_write_back_without_an_erp_url_is_a_clear_error(tmp_path: Path) -> None:
+    from reverse_etl.policy import load_policy
+    from reverse_etl.runner import make_client
+
+    settings = Settings.from_env({"CLOSELOOP_HOME": str(tmp_path)})
+    with pytest.raises(ValueError, match="SOURCES__ERP__BASE_URL"):
+        make_client(settings, load_policy())
+
+
+def test_the_demo_serves_the_sandbox_with_its_tokens_unless_others_are_set(tmp_path: Path) -> None:
+    from closeloop.demo import sandbox_tokens
+
+    plain = Settings.from_env({"CLOSELOOP_HOME": str(tmp_path)})
+    assert sandbox_tokens(plain) == SANDBOX_DEFAULT_TOKENS
+    own = Settings.from_env({"CLOSELOOP_HOME": str(tmp_path), "SOURCES__ERP__ACCESS_TOKEN": "mine"})
+    assert sandbox_tokens(own)["erp"] == "mine"
+    assert sandbox_tokens(own)["crm"] == SANDBOX_DEFAULT_TOKENS["crm"]

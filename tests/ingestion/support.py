@@ -11,15 +11,9 @@ from typing import Any
 
 import duckdb
 
-from closeloop.settings import (
-    HOME_ENV,
-    SANDBOX_DEFAULT_TOKENS,
-    SOURCE_ENV,
-    WAREHOUSE_ENV,
-    Settings,
-    source_env_values,
-)
+from closeloop.settings import HOME_ENV, SOURCE_ENV, WAREHOUSE_ENV, Settings, source_env_values
 from closeloop.transform import patched_env as patched_env  # the one helper, kept importable here
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from sandbox.schema import SandboxPaths
 from sandbox.server import RunningSandbox, ServeOptions, running
 

@@ -22,7 +22,6 @@ import pytest
 
 import ingestion.sources.billing as billing_source
 import ingestion.sources.billing.convert as convert_module
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from ingestion.edge import Batcher, list_page_table, list_pages_table
 from ingestion.pipelines import IngestError, run_system
 from ingestion.sources.billing.convert import (
@@ -33,6 +32,7 @@ from ingestion.sources.billing.convert import (
 )
 from ingestion.sources.billing.helpers import StripeClient
 from ingestion.sources.billing.settings import DECLARED, LISTS, SPECS
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from sandbox.http_common import FaultConfig
 from tests.ingestion.support import env_for, patched_env, served, snapshot
 

@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from ingestion.http import SourceError
 from ingestion.pipelines import IngestError, run_system
 from ingestion.sources.crm import unreadable
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from sandbox.http_common import wrap
 from sandbox.schema import SandboxPaths
 from sandbox.server import create_vendor_app

@@ -12,11 +12,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from ingestion.edge import Batcher, Field, RunStats, TableSpec, account_date, f, ns_timestamp
 from ingestion.sources.erp import _spec, _with_timestamps, build_query
 from ingestion.sources.erp.helpers import SuiteQLClient
 from ingestion.sources.erp.settings import DEFAULT_DATE_FORMAT, TABLES
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from tests.ingestion.support import served
 
 ROW_PATH = "row-by-row"

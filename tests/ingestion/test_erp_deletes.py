@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from ingestion.pipelines import SystemSummary, run_system
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from sandbox.schema import SandboxPaths
 from tests.ingestion.support import (
     KEYS,

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from ingestion.pipelines import ERP_SWEEP_NOW, SystemSummary, run_ingest, run_system
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from tests.ingestion.support import (
     assert_raw_erp_equals_the_erp,
     env_for,

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from ingestion.pipelines import SystemSummary, run_system
 from ingestion.sources.erp import current_keys
 from ingestion.sources.erp.helpers import SuiteQLClient
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from sandbox.schema import SandboxPaths
 from tests.ingestion.support import (
     TRANSACTION_TYPES,

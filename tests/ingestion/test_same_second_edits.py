@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from ingestion.cursor import load_seen, past_cursor, save_seen
 from ingestion.pipelines import run_system
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from sandbox.schema import SandboxPaths
 from tests.ingestion.support import env_for, patched_env, served, warehouse
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from orchestration.loop import SOURCE_ENV, patched_environ
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from sandbox.schema import SandboxPaths
 from sandbox.server import RunningSandbox, ServeOptions, running
 

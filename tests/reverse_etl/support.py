@@ -13,10 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS
 from reverse_etl.client import RecordClient, RetryPolicy
 from reverse_etl.corrections import Correction
 from reverse_etl.policy import Policy, load_policy
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from sandbox.erp import create_app
 from sandbox.http_common import FaultConfig, SandboxMiddleware, wrap
 from sandbox.schema import SandboxPaths

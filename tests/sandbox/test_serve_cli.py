@@ -15,7 +15,7 @@ import httpx
 import pytest
 import requests
 
-from closeloop.settings import SANDBOX_DEFAULT_TOKENS
+from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 
 CLOSELOOP = [sys.executable, "-m", "closeloop.cli"]
 
