@@ -75,7 +75,12 @@ final as (
         -- timestamps
         cast(lines.period_start_at as timestamp) as service_period_start_at,
         cast(lines.period_end_at as timestamp) as service_period_end_at,
-        cast(new_invoices.created_at as timestamp) as invoice_created_at
+        cast(new_invoices.created_at as timestamp) as invoice_created_at,
+        -- numerics added later (last, so an incremental table appends them in contract order):
+        -- the line's discounts, and what revenue recognizes: before tax, after discounts
+        -- (docs/metrics.md, Recognized and deferred revenue)
+        cast(lines.discount_amount as decimal(38, 3)) as discount_amount,
+        cast(lines.amount_excluding_tax - lines.discount_amount as decimal(38, 3)) as recognizable_amount
     from lines
     inner join new_invoices on lines.invoice_id = new_invoices.invoice_id
     left join products on lines.product_id = products.product_id

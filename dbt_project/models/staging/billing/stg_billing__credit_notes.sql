@@ -22,6 +22,7 @@ renamed as (
         upper({{ raw_column(cols, 'currency', 'varchar') }}) as currency_code,
         {{ to_major_units(raw_column(cols, 'subtotal', 'bigint'), raw_column(cols, 'currency', 'varchar')) }} as subtotal,
         {{ to_major_units(raw_column(cols, 'total', 'bigint'), raw_column(cols, 'currency', 'varchar')) }} as total,
+        {{ to_major_units('coalesce(' ~ raw_column(cols, 'total_excluding_tax', 'bigint') ~ ', ' ~ raw_column(cols, 'total', 'bigint') ~ ')', raw_column(cols, 'currency', 'varchar')) }} as total_excluding_tax,
         {{ to_major_units('coalesce(' ~ raw_column(cols, 'out_of_band_amount', 'bigint') ~ ', 0)', raw_column(cols, 'currency', 'varchar')) }} as out_of_band_amount,
         {{ epoch_to_timestamp(raw_column(cols, 'created', 'bigint')) }} as created_at,
         {{ epoch_to_timestamp(raw_column(cols, 'effective_at', 'bigint')) }} as effective_at

@@ -27,6 +27,10 @@ renamed as (
         {{ raw_column(cols, 'price__unit_amount', 'bigint') }} as unit_amount_minor,
         {{ raw_column(cols, 'amount', 'bigint') }} as amount_minor,
         {{ to_major_units(raw_column(cols, 'amount', 'bigint'), raw_column(cols, 'currency', 'varchar')) }} as amount,
+        -- the line before tax (Stripe's amount includes an inclusive tax) and its discounts: every
+        -- coupon's share on the line, line- or invoice-level (`discount_amounts[].amount`)
+        {{ to_major_units('coalesce(' ~ raw_column(cols, 'amount_excluding_tax', 'bigint') ~ ', ' ~ raw_column(cols, 'amount', 'bigint') ~ ')', raw_column(cols, 'currency', 'varchar')) }} as amount_excluding_tax,
+        {{ to_major_units(json_array_sum(raw_column(cols, 'discount_amounts', 'varchar'), 'amount'), raw_column(cols, 'currency', 'varchar')) }} as discount_amount,
         {{ epoch_to_timestamp(raw_column(cols, 'period__start', 'bigint')) }} as period_start_at,
         {{ epoch_to_timestamp(raw_column(cols, 'period__end', 'bigint')) }} as period_end_at
     from source
