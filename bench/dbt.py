@@ -28,8 +28,8 @@ from closeloop.settings import (
     disable_telemetry,
     source_env_values,
 )
-from closeloop.transform import patched_env, run_dbt
 from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
+from transform import patched_env, run_dbt
 
 disable_telemetry()
 

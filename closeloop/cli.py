@@ -795,7 +795,7 @@ def transform(
     ] = None,
 ) -> None:
     """Build the warehouse layers with dbt (staging, core, recon, kpi, ops, writeback)."""
-    from closeloop.transform import run_dbt
+    from transform import run_dbt
 
     args = [command, *(["--full-refresh"] if full_refresh else []), *ctx.args]
     started = time.monotonic()

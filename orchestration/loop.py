@@ -19,8 +19,8 @@ import dagster as dg
 
 from closeloop.settings import SOURCE_ENV as SOURCE_ENV  # importable here, as before
 from closeloop.settings import Settings, set_dagster_home
-from closeloop.transform import patched_env as patched_environ  # noqa: F401  (one helper, old name kept)
 from orchestration.project import ensure_manifest, prepare_dagster_home
+from transform import patched_env as patched_environ  # noqa: F401  (one helper, old name kept)
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from dagster_dbt import DbtProject
 
 from closeloop.settings import Settings
-from closeloop.transform import DBT_PROJECT_DIR
+from transform import DBT_PROJECT_DIR
 
 log = logging.getLogger(__name__)
 
-# The dbt project the Dagster assets are built from: `DBT_PROJECT_DIR` (closeloop.transform).
+# The dbt project the Dagster assets are built from: `DBT_PROJECT_DIR` (the `transform` layer).
 
 #: Dagster keeps its own dbt artifacts apart from `dbt_project/target`, which the CLI and the
 #: dbt tests rewrite at any moment.
@@ -67,7 +67,7 @@ def ensure_manifest(settings: Settings | None = None, force: bool = False) -> Pa
     """
     if not force and DBT_MANIFEST.exists() and not manifest_is_stale():
         return DBT_MANIFEST
-    from closeloop.transform import run_dbt
+    from transform import run_dbt
 
     outcome = run_dbt(["parse"], settings, target_path=DBT_PROJECT_DIR / DBT_TARGET_PATH)
     if not outcome.success or not DBT_MANIFEST.exists():

@@ -21,12 +21,12 @@ from typer.testing import CliRunner
 from closeloop.cli import app
 from closeloop.doctor import Landing, diagnose, reason_kind, render
 from closeloop.settings import Settings
-from closeloop.transform import run_dbt
 from ingestion.pipelines import run_ingest
 from sandbox.generator import generate
 from sandbox.generator.profile import profile_names
 from sandbox.schema import SandboxPaths
 from tests.ingestion.support import env_for, patched_env, served
+from transform import run_dbt
 
 PROFILES = ("classic", "northwind", "meridian")
 #: The convention vars as the contract ships them (the tests pin them: dbt_project.yml may

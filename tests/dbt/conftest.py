@@ -12,9 +12,9 @@ import duckdb
 import pytest
 
 from closeloop.settings import Settings
-from closeloop.transform import DbtOutcome, run_dbt
 from ingestion.pipelines import run_ingest
 from tests.ingestion.support import env_for, patched_env, served
+from transform import DbtOutcome, run_dbt
 
 
 @dataclass

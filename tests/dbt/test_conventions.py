@@ -15,10 +15,10 @@ import duckdb
 import pytest
 
 from closeloop.settings import Settings
-from closeloop.transform import DbtOutcome, run_dbt
 from tests.dbt.conftest import Built, copy_warehouse
 from tests.dbt.scoring import load_truth, report, score
 from tests.dbt.tieout import compare, load_ledger
+from transform import DbtOutcome, run_dbt
 
 #: USD columns next to their amount: (model, id column, amount column, USD column).
 USD_COLUMNS = (

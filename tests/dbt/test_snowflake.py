@@ -14,12 +14,12 @@ import pytest
 import sqlglot
 
 from closeloop.settings import Settings
-from closeloop.transform import DbtOutcome, run_dbt
 from ingestion.pipelines import run_ingest
 from sandbox.generator import generate
 from sandbox.schema import SandboxPaths
 from tests.dbt.fakesnow_support import connect, copy_raw, fakesnow_server
 from tests.ingestion.support import env_for, patched_env, served
+from transform import DbtOutcome, run_dbt
 
 pytestmark = pytest.mark.slow
 

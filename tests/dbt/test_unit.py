@@ -6,8 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from closeloop.transform import run_dbt, without_unit_tests
 from tests.dbt.conftest import Built, copy_warehouse
+from transform import run_dbt, without_unit_tests
 
 
 def test_builds_leave_unit_tests_out_unless_asked() -> None:

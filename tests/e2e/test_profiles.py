@@ -27,11 +27,11 @@ import duckdb
 import pytest
 
 from closeloop.settings import Settings
-from closeloop.transform import DbtOutcome, run_dbt
 from tests.contract import EXCEPTION_TYPES
 from tests.dbt.scoring import load_truth, report, score
 from tests.dbt.tieout import compare, load_ledger
 from tests.ingestion.support import env_for, patched_env, served
+from transform import DbtOutcome, run_dbt
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = sorted(p.stem for p in (ROOT / "sandbox" / "profiles").glob("*.toml"))

@@ -12,10 +12,10 @@ from typing import Any
 import duckdb
 
 from closeloop.settings import HOME_ENV, SOURCE_ENV, WAREHOUSE_ENV, Settings, source_env_values
-from closeloop.transform import patched_env as patched_env  # the one helper, kept importable here
 from sandbox.defaults import SANDBOX_DEFAULT_TOKENS
 from sandbox.schema import SandboxPaths
 from sandbox.server import RunningSandbox, ServeOptions, running
+from transform import patched_env as patched_env  # the one helper, kept importable here
 
 #: (base URL, credential) variable of each system (the settings' names).
 TOKEN_ENV = SOURCE_ENV

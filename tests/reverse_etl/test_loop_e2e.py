@@ -25,7 +25,7 @@ DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
 def _dbt_build(tmp: Path) -> tuple[bool, str]:
     from dbt.cli.main import dbtRunner
 
-    from closeloop.transform import dbt_env, patched_env
+    from transform import dbt_env, patched_env
 
     args = [
         "build", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),

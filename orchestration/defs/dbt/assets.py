@@ -19,9 +19,9 @@ from dagster_dbt import (
     get_asset_key_for_model,
 )
 
-from closeloop.transform import dbt_env, patched_env
 from orchestration.defs.resources import CloseloopResource
 from orchestration.project import DBT_MANIFEST, DBT_PROJECT, DBT_PROJECT_DIR, DBT_TARGET_PATH
+from transform import dbt_env, patched_env
 
 if not DBT_MANIFEST.exists():
     # `DbtProject.prepare_if_dev()` parses only under `dagster dev`; elsewhere say what to do.

@@ -14,7 +14,6 @@ import dagster as dg
 import duckdb
 
 from closeloop.settings import Settings
-from closeloop.transform import run_dbt
 from ingestion.pipelines import ERP_SWEEP_NOW, IngestError, run_system
 from orchestration.defs.dbt.assets import model_key
 from orchestration.defs.resources import CloseloopResource
@@ -24,6 +23,7 @@ from reverse_etl.ledger import SCHEMA, Ledger
 from reverse_etl.plan import PlanItem
 from reverse_etl.policy import load_policy
 from reverse_etl.runner import run_apply, run_plan, run_verify
+from transform import run_dbt
 
 PLAN_KEY = dg.AssetKey("erp_writeback_plan")
 APPLY_KEY = dg.AssetKey("erp_writeback_apply")
