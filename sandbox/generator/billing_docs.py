@@ -8,7 +8,6 @@ from typing import Any
 
 from sandbox.generator import money
 from sandbox.generator.catalog import USAGE_PRODUCT
-from sandbox.generator.daykey import day_key as _d
 from sandbox.generator.render import charge_doc_of, erp_invoice_snapshot, invoice_snapshot
 from sandbox.generator.state import Customer, Invoice, Subscription
 from sandbox.generator.store import dumps_bytes
@@ -291,12 +290,9 @@ class BillingDocsMixin:
         self.settle(inv, t)
         if inv.pi:
             inv.pi_status = "canceled"
-        month = _d(inv.finalized_at)[:7]
-        cell = self.ledger.billings[(month, inv.currency)]
-        cell[0] -= inv.total
-        cell[1] -= money.usd_cents(
-            inv.total, inv.currency, self.rate_on(_d(inv.finalized_at), inv.currency)
-        )
+        # the void reverses the billing in the month it happens (the invoice's month keeps its
+        # gross billing), at the rate the invoice was billed at
+        self.ledger_add(self.ledger.billings_voided, t, inv.currency, inv.total, inv.finalized_at)
         self.event(
             t, "invoice.voided", lambda: invoice_doc(inv, c, self.profile), {"status": "open"}
         )

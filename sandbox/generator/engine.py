@@ -221,12 +221,22 @@ class Simulation(LifecycleMixin, SubscriptionMixin, BillingDocsMixin, LegacyErpM
         )
         return gid
 
-    def ledger_add(self, table: dict[tuple[str, str], list[int]], t: int, cur: str, minor: int):
+    def ledger_add(
+        self,
+        table: dict[tuple[str, str], list[int]],
+        t: int,
+        cur: str,
+        minor: int,
+        rate_t: int | None = None,
+    ):
+        """Add a document to its month (of `t`), in USD at the rate of `rate_t`'s day (default
+        `t`: a void reverses at the rate its invoice was billed at)."""
         d = _d(t)
         if cur == "USD":
             usd = minor
         else:
-            usd = money.usd_cents_micro(minor, cur, money.micro_units(self.fx[d][cur]))
+            rate = self.fx[_d(t if rate_t is None else rate_t)][cur]
+            usd = money.usd_cents_micro(minor, cur, money.micro_units(rate))
         cell = table.setdefault((d[:7], cur), [0, 0])
         cell[0] += minor
         cell[1] += usd
@@ -345,9 +355,13 @@ class Simulation(LifecycleMixin, SubscriptionMixin, BillingDocsMixin, LegacyErpM
                 metrics["mrr_expansion"][cur] += b - a
             elif b < a:
                 metrics["mrr_contraction"][cur] += b - a
+        # open AR (docs/metrics.md): invoices finalized, and neither paid, voided nor written off
+        # before this instant (the month's first), for what remained then: total - payments
+        # - credit notes, floored at zero (a credit note on a paid invoice is post-payment)
         for inv in self.invoices.values():
             if inv.status == "open":
-                metrics["open_ar"][inv.currency] += inv.total - inv.amount_paid
+                remaining = max(0, inv.total - inv.amount_paid - inv.cn_amount)
+                metrics["open_ar"][inv.currency] += remaining
         return metrics, cur_mrr
 
     def month_snapshot(self, first_of_next: date) -> None:

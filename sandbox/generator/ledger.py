@@ -10,7 +10,12 @@ from pathlib import Path
 from sandbox.generator import money
 from sandbox.generator.state import LedgerState
 
-DOC_METRICS = ("billings", "credit_notes", "collections", "refunds")
+DOC_METRICS = ("billings", "billings_voided", "credit_notes", "collections", "refunds")
+#: differences of document metrics (docs/metrics.md): net = gross - the reversals
+NET_METRICS = {
+    "billings_net": ("billings", ("billings_voided", "credit_notes")),
+    "collections_net": ("collections", ("refunds",)),
+}
 SNAPSHOT_METRICS = (
     "mrr",
     "mrr_new",
@@ -52,11 +57,17 @@ def write_ledger(
         y, m = int(month[:4]), int(month[5:])
         nxt = date(y + (m == 12), 1 if m == 12 else m + 1, 1)
         rate_day = min(nxt - timedelta(days=1), last_day).isoformat()
-        for metric in DOC_METRICS + SNAPSHOT_METRICS:
+        for metric in DOC_METRICS + tuple(NET_METRICS) + SNAPSHOT_METRICS:
             all_usd = 0
             for cur in money.CURRENCIES:
                 if metric in DOC_METRICS:
                     minor, usd = getattr(ledger, metric).get((month, cur), [0, 0])
+                elif metric in NET_METRICS:
+                    gross, less = NET_METRICS[metric]
+                    minor, usd = getattr(ledger, gross).get((month, cur), [0, 0])
+                    for part in less:
+                        pm, pu = getattr(ledger, part).get((month, cur), [0, 0])
+                        minor, usd = minor - pm, usd - pu
                 else:
                     minor = snap[metric][cur] if snap else 0
                     rate = Decimal(1) if cur == "USD" else rate_on[rate_day][cur]

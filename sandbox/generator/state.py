@@ -171,6 +171,7 @@ class LedgerState:
     """Running KPI aggregates (minor units / USD cents), keyed by (month, currency)."""
 
     billings: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    billings_voided: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     credit_notes: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     collections: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     refunds: dict[tuple[str, str], list[int]] = field(default_factory=dict)

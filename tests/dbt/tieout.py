@@ -11,9 +11,12 @@ from typing import Any
 # Ledger metrics that kpi_monthly reproduces (column name = ledger metric name).
 TIED_METRICS = (
     "billings",
+    "billings_voided",
     "credit_notes",
+    "billings_net",
     "collections",
     "refunds",
+    "collections_net",
     "mrr",
     "mrr_new",
     "mrr_expansion",

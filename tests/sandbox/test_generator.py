@@ -453,15 +453,19 @@ def test_ledger_matches_the_documents(sbx: Sandbox) -> None:
         return _round_cents(_major(minor, cur) * sbx.usd_rate(cur.upper(), day))
 
     billings: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
+    voided: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
     collections: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
     invoices = sbx.docs("invoices")
     for inv in invoices:
-        if inv["status"] == "void":
-            continue
+        # gross billings at finalization; a void reverses in its own month, at the invoice's rate
         fin = inv["status_transitions"]["finalized_at"]
         cell = billings[(_month(fin), inv["currency"].upper())]
         cell[0] += _major(inv["total"], inv["currency"])
         cell[1] += usd(inv["total"], inv["currency"], _day(fin))
+        if inv["status_transitions"]["voided_at"]:
+            cell = voided[(_month(inv["status_transitions"]["voided_at"]), inv["currency"].upper())]
+            cell[0] += _major(inv["total"], inv["currency"])
+            cell[1] += usd(inv["total"], inv["currency"], _day(fin))
         if inv["paid_out_of_band"]:
             paid = inv["status_transitions"]["paid_at"]
             cell = collections[(_month(paid), inv["currency"].upper())]
@@ -474,6 +478,22 @@ def test_ledger_matches_the_documents(sbx: Sandbox) -> None:
     for (month, cur), (amount, amount_usd) in billings.items():
         assert Decimal(ledger[(month, cur, "billings")][0]) == amount, (month, cur)
         assert Decimal(ledger[(month, cur, "billings")][1]) == amount_usd, (month, cur)
+    assert voided, "the small company voids some invoices"
+    for (month, cur), (amount, amount_usd) in voided.items():
+        assert Decimal(ledger[(month, cur, "billings_voided")][0]) == amount, (month, cur)
+        assert Decimal(ledger[(month, cur, "billings_voided")][1]) == amount_usd, (month, cur)
+    for (month, cur, metric), texts in ledger.items():
+        if metric in ("billings_net", "collections_net"):
+            gross, less = (
+                ("billings", ("billings_voided", "credit_notes"))
+                if metric == "billings_net"
+                else ("collections", ("refunds",))
+            )
+            for i, figure in enumerate(texts):
+                expected = Decimal(ledger[(month, cur, gross)][i] or 0) - sum(
+                    Decimal(ledger[(month, cur, m)][i] or 0) for m in less
+                )
+                assert Decimal(figure or 0) == expected, (month, cur, metric)
     for (month, cur), (amount, amount_usd) in collections.items():
         assert Decimal(ledger[(month, cur, "collections")][0]) == amount, (month, cur)
         assert Decimal(ledger[(month, cur, "collections")][1]) == amount_usd, (month, cur)

@@ -1,10 +1,12 @@
--- Open receivables at the as-of instant by days past due. Billing owns the invoice, so an
--- invoice written off there (uncollectible) is no longer receivable here.
+-- Open receivables at the as-of instant by days past due: the as-of month's rows of
+-- ar_aging_monthly (definitions: docs/metrics.md, Open AR, aging and DSO), so its total is
+-- kpi_monthly's open_ar of that month. Billing owns the invoice, so an invoice written off
+-- there (uncollectible) is no longer receivable here.
 with
 
-invoices as (
+aging as (
 
-    select * from {{ ref('fct_invoice') }}
+    select * from {{ ref('ar_aging_monthly') }}
 
 ),
 
@@ -14,53 +16,23 @@ clock as (
 
 ),
 
-fx as (
-
-    select * from {{ ref('int_fx_rates_daily') }}
-
-),
-
-open_invoices as (
-
-    select
-        invoices.*,
-        clock.as_of_at,
-        {{ days_between('coalesce(invoices.due_at, invoices.finalized_at)', 'clock.as_of_at') }}
-            as days_past_due
-    from invoices
-    cross join clock
-    where invoices.invoice_status = 'open'
-
-),
-
 final as (
 
     select
-        open_invoices.invoice_id,
-        open_invoices.billing_customer_id,
-        open_invoices.customer_id,
-        open_invoices.currency_code,
-        open_invoices.amount_remaining,
-        {{ to_usd('open_invoices.amount_remaining', 'fx.usd_per_unit') }} as amount_remaining_usd,
-        cast(
-            case when open_invoices.days_past_due < 0 then 0 else open_invoices.days_past_due end
-            as bigint
-        ) as days_past_due,
-        cast(case
-            when open_invoices.days_past_due <= 0 then 'current'
-            when open_invoices.days_past_due <= 30 then '1-30'
-            when open_invoices.days_past_due <= 60 then '31-60'
-            when open_invoices.days_past_due <= 90 then '61-90'
-            else '90+'
-        end as varchar) as aging_bucket,
-        open_invoices.finalized_at,
-        open_invoices.due_at,
-        open_invoices.as_of_at
-    from open_invoices
-    left join fx
-        on
-            open_invoices.currency_code = fx.currency_code
-            and cast(open_invoices.as_of_at as date) = fx.rate_date
+        aging.invoice_id,
+        aging.billing_customer_id,
+        aging.customer_id,
+        aging.currency_code,
+        aging.amount_remaining,
+        aging.amount_remaining_usd,
+        aging.days_past_due,
+        aging.aging_bucket,
+        aging.finalized_at,
+        aging.due_at,
+        aging.as_of_at
+    from aging
+    cross join clock
+    where aging.month_start = cast(date_trunc('month', clock.as_of_at) as date)
 
 )
 

@@ -1,5 +1,9 @@
--- The cash family of kpi_monthly in long format: billings, credit notes, collections and
--- refunds by document month, open AR at each month end. Definitions: docs/metrics.md.
+-- The cash family of kpi_monthly in long format. Definitions: docs/metrics.md (Billings,
+-- Collections, Open AR). Documents in the month they happen, each in USD at the rate of its own
+-- date: gross billings at finalization (a later void does not rewrite the month), voids in the
+-- month voided (at the invoice's own rate), credit notes when issued, payments when received,
+-- succeeded refunds when created; the nets are the differences. Open AR at each month end is
+-- ar_aging_monthly's amount remaining, converted at the month-end rate.
 with
 
 months as (
@@ -17,12 +21,14 @@ fx as (
 invoices as (
 
     select * from {{ ref('fct_invoice') }}
+    where finalized_at is not null
 
 ),
 
 credit_notes as (
 
     select * from {{ ref('fct_credit_note') }}
+    where coalesce(credit_note_status, '') <> 'void'
 
 ),
 
@@ -35,6 +41,13 @@ payments as (
 refunds as (
 
     select * from {{ ref('stg_billing__refunds') }}
+    where refund_status = 'succeeded'
+
+),
+
+aging as (
+
+    select * from {{ ref('ar_aging_monthly') }}
 
 ),
 
@@ -47,7 +60,15 @@ documents as (
         total as amount,
         total_usd as amount_usd
     from invoices
-    where invoice_status <> 'void'
+    union all
+    select
+        cast(date_trunc('month', voided_at) as date) as month_start,
+        currency_code,
+        'billings_voided' as metric,
+        total as amount,
+        total_usd as amount_usd
+    from invoices
+    where voided_at is not null
     union all
     select
         cast(date_trunc('month', created_at) as date) as month_start,
@@ -76,34 +97,46 @@ documents as (
         on
             refunds.currency_code = fx.currency_code
             and cast(refunds.created_at as date) = fx.rate_date
-    where refunds.refund_status = 'succeeded'
+
+),
+
+nets as (
+
+    -- net = gross - the reversals, document by document (so the USD figures net the same way)
+    select
+        month_start,
+        currency_code,
+        case when metric like 'billings%' or metric = 'credit_notes' then 'billings_net' else 'collections_net' end
+            as metric,
+        case when metric in ('billings', 'collections') then amount else -amount end as amount,
+        case when metric in ('billings', 'collections') then amount_usd else -amount_usd end as amount_usd
+    from documents
+
+),
+
+all_documents as (
+
+    select * from documents
+    union all
+    select * from nets
 
 ),
 
 open_ar as (
 
     select
-        months.month_start,
-        invoices.currency_code,
+        month_start,
+        currency_code,
         'open_ar' as metric,
-        sum(invoices.total) as amount
-    from invoices
-    inner join months
-        on
-            invoices.finalized_at < months.month_end_at
-            and (invoices.paid_at is null or invoices.paid_at >= months.month_end_at)
-            and (invoices.voided_at is null or invoices.voided_at >= months.month_end_at)
-            and (
-                invoices.marked_uncollectible_at is null
-                or invoices.marked_uncollectible_at >= months.month_end_at
-            )
+        sum(amount_remaining) as amount
+    from aging
     group by 1, 2
 
 ),
 
 final as (
 
-    {{ kpi_documents_long('documents') }}
+    {{ kpi_documents_long('all_documents') }}
     union all
     {{ kpi_month_end_long('open_ar', 'months', 'fx') }}
 
