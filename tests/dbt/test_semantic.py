@@ -1,0 +1,82 @@
+"""The semantic layer: MetricFlow answers kpi_monthly's figures from models/semantic's metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from closeloop.semantic import query_metrics
+from tests.dbt.conftest import Built
+
+
+def _month(value: Any) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+def _exact(value: Any) -> Decimal:
+    # MetricFlow hands sums back as floats: the shortest repr of a float that came from a
+    # 3-decimal figure below 10^12 is that figure, so compare decimals exactly, not approximately
+    return Decimal(repr(value)).quantize(Decimal("0.001"))
+
+
+def test_mf_answers_mrr_by_month_and_currency(built: Built) -> None:
+    table = query_metrics(
+        ["mrr", "mrr_usd"],
+        ["metric_time__month", "kpi_monthly__currency_code"],
+        built.settings,
+        target_path=built.target_path,
+    )
+    assert table.columns == ("metric_time__month", "kpi_monthly__currency_code", "mrr", "mrr_usd")
+    got = {
+        (_month(r["metric_time__month"]), r["kpi_monthly__currency_code"]): (
+            _exact(r["mrr"]),
+            _exact(r["mrr_usd"]),
+        )
+        for r in table.records()
+    }
+    expected = {
+        (r["month_start"], r["currency_code"]): (
+            r["mrr"].quantize(Decimal("0.001")),
+            r["mrr_usd"].quantize(Decimal("0.001")),
+        )
+        for r in built.rows(
+            "select month_start, currency_code, mrr, mrr_usd from kpi.kpi_monthly "
+            "where currency_code <> 'ALL'"
+        )
+    }
+    # every month and currency of kpi_monthly, none invented, each to the minor unit
+    assert set(got) == set(expected)
+    assert len({c for _, c in got}) >= 3 and len({m for m, _ in got}) >= 12
+    assert any(v[0] != 0 for v in got.values())
+    mismatches = {k: (got[k], expected[k]) for k in expected if got[k] != expected[k]}
+    assert not mismatches, dict(list(mismatches.items())[:5])
+
+
+def test_balances_take_the_last_month_and_flows_add_up_by_quarter(built: Built) -> None:
+    table = query_metrics(
+        ["mrr_usd", "open_ar_usd", "billings_usd", "collections_usd"],
+        ["metric_time__quarter"],
+        built.settings,
+        target_path=built.target_path,
+    )
+    got = {_month(r["metric_time__quarter"]): r for r in table.records()}
+    months = built.rows(
+        "select month_start, mrr_usd, open_ar_usd, billings_usd, collections_usd "
+        "from kpi.kpi_monthly where currency_code = 'ALL' order by month_start"
+    )
+    by_quarter: dict[dt.date, list[dict[str, Any]]] = {}
+    for m in months:
+        start = m["month_start"]
+        by_quarter.setdefault(dt.date(start.year, 3 * ((start.month - 1) // 3) + 1, 1), []).append(
+            m
+        )
+    assert set(got) == set(by_quarter)
+    for quarter, rows in by_quarter.items():
+        last = rows[-1]
+        # month-end balances are non-additive over time: the quarter's is its last month's
+        assert _exact(got[quarter]["mrr_usd"]) == last["mrr_usd"], quarter
+        assert _exact(got[quarter]["open_ar_usd"]) == last["open_ar_usd"], quarter
+        # flows add up over the quarter's months
+        for flow in ("billings_usd", "collections_usd"):
+            assert _exact(got[quarter][flow]) == sum(r[flow] for r in rows), (quarter, flow)
