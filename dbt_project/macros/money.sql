@@ -14,8 +14,8 @@
         dropping scale, which would silently truncate cents -#}
     case
         when lower({{ currency }}) in {{ zero_decimal_list() }}
-            then cast(cast({{ amount }} as decimal(38, 0)) as decimal(38, 2))
-        else cast(cast({{ amount }} as decimal(38, 0)) * 0.01 as decimal(38, 2))
+            then cast(cast({{ amount }} as decimal(38, 0)) as decimal(38, 3))
+        else cast(cast({{ amount }} as decimal(38, 0)) * 0.01 as decimal(38, 3))
     end
 {%- endmacro %}
 
@@ -24,8 +24,8 @@
 {% macro round_to_minor(amount, currency) -%}
     case
         when lower({{ currency }}) in {{ zero_decimal_list() }}
-            then cast(round({{ amount }}, 0) as decimal(38, 2))
-        else cast(round({{ amount }}, 2) as decimal(38, 2))
+            then cast(round({{ amount }}, 0) as decimal(38, 3))
+        else cast(round({{ amount }}, 2) as decimal(38, 3))
     end
 {%- endmacro %}
 

@@ -52,7 +52,7 @@ final as (
         cast(current_terms.opportunity_type as varchar) as current_terms_opportunity_type,
         -- numerics
         cast(contracts.contract_term_months as bigint) as contract_term_months,
-        cast(current_terms.period_amount as decimal(38, 2)) as billing_period_amount,
+        cast(current_terms.period_amount as decimal(38, 3)) as billing_period_amount,
         {{ to_usd('current_terms.period_amount', 'fx.usd_per_unit') }} as billing_period_amount_usd,
         -- booleans
         contracts.contract_status = 'Activated' as is_activated,

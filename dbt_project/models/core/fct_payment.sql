@@ -119,10 +119,10 @@ final as (
         cast(payments.payment_method as varchar) as payment_method,
         cast(payments.currency_code as varchar) as currency_code,
         -- numerics
-        cast(payments.amount as decimal(38, 2)) as amount,
+        cast(payments.amount as decimal(38, 3)) as amount,
         {{ to_usd('payments.amount', 'fx.usd_per_unit') }} as amount_usd,
-        cast(payments.erp_amount as decimal(38, 2)) as erp_amount,
-        cast(payments.erp_applied_amount as decimal(38, 2)) as erp_applied_amount,
+        cast(payments.erp_amount as decimal(38, 3)) as erp_amount,
+        cast(payments.erp_applied_amount as decimal(38, 3)) as erp_applied_amount,
         -- booleans
         payments.erp_payment_id is not null as is_posted_to_erp,
         -- timestamps

@@ -1,4 +1,7 @@
--- Stripe subscriptions with their CRM contract and current MRR (USD at the latest ERP rate).
+-- Stripe subscriptions with their CRM contract and current MRR (USD at the latest ERP rate):
+-- `is_live` and `mrr_amount` are the subscription's at the as-of month end under the one MRR
+-- status rule and definition (docs/metrics.md, MRR and ARR; int_mrr_subscription_months), so
+-- they add up to kpi_monthly's MRR of that month.
 with
 
 subscriptions as (
@@ -16,6 +19,14 @@ items as (
 xref as (
 
     select * from {{ ref('customer_xref') }}
+
+),
+
+current_mrr as (
+
+    select subscription_months.*
+    from {{ ref('int_mrr_subscription_months') }} as subscription_months
+    where subscription_months.month_start = (select max(month_start) from {{ ref('int_months') }})
 
 ),
 
@@ -63,18 +74,10 @@ final as (
         -- numerics
         cast(coalesce(item_totals.item_count, 0) as bigint) as item_count,
         cast(coalesce(item_totals.total_quantity, 0) as bigint) as total_quantity,
-        cast(case
-            when subscriptions.subscription_status in ('active', 'past_due')
-                then coalesce(item_totals.mrr_amount, 0)
-            else 0
-        end as decimal(38, 2)) as mrr_amount,
-        {{ to_usd(
-            "case when subscriptions.subscription_status in ('active', 'past_due')"
-            ~ " then coalesce(item_totals.mrr_amount, 0) else 0 end",
-            'latest_fx.usd_per_unit'
-        ) }} as mrr_amount_usd,
+        cast(coalesce(current_mrr.mrr_amount, 0) as decimal(38, 3)) as mrr_amount,
+        {{ to_usd('coalesce(current_mrr.mrr_amount, 0)', 'latest_fx.usd_per_unit') }} as mrr_amount_usd,
         -- booleans
-        subscriptions.subscription_status in ('active', 'past_due') as is_live,
+        current_mrr.subscription_id is not null as is_live,
         subscriptions.is_cancel_at_period_end,
         -- timestamps
         cast(subscriptions.started_at as timestamp) as started_at,
@@ -84,6 +87,7 @@ final as (
         cast(subscriptions.ended_at as timestamp) as ended_at
     from subscriptions
     left join item_totals on subscriptions.subscription_id = item_totals.subscription_id
+    left join current_mrr on subscriptions.subscription_id = current_mrr.subscription_id
     left join xref on subscriptions.customer_id = xref.billing_customer_id
     left join latest_fx on subscriptions.currency_code = latest_fx.currency_code
 

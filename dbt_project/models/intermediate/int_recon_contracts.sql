@@ -65,7 +65,7 @@ subscription_missing as (
         cast(null as varchar) as correct_value,
         cast(null as varchar) as wrong_value,
         cast(null as varchar) as currency_code,
-        cast(null as decimal(38, 2)) as amount_delta,
+        cast(null as decimal(38, 3)) as amount_delta,
         activated.activated_at as detected_at
     from activated
     left join live_subscriptions on activated.contract_id = live_subscriptions.crm_contract_id
@@ -126,7 +126,7 @@ quantity_mismatch as (
         cast(compared.contract_quantity as varchar) as correct_value,
         cast(compared.subscription_quantity as varchar) as wrong_value,
         cast(null as varchar) as currency_code,
-        cast(null as decimal(38, 2)) as amount_delta,
+        cast(null as decimal(38, 3)) as amount_delta,
         activated.last_modified_at as detected_at
     from compared
     inner join activated on compared.contract_id = activated.contract_id

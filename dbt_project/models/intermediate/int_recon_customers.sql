@@ -54,7 +54,7 @@ missing_in_billing as (
         cast(null as varchar) as correct_value,
         cast(null as varchar) as wrong_value,
         cast(null as varchar) as currency_code,
-        cast(null as decimal(38, 2)) as amount_delta,
+        cast(null as decimal(38, 3)) as amount_delta,
         activated.activated_at as detected_at
     from xref
     inner join activated on xref.crm_account_id = activated.account_id
@@ -73,7 +73,7 @@ missing_in_erp as (
         cast(null as varchar) as correct_value,
         cast(null as varchar) as wrong_value,
         cast(null as varchar) as currency_code,
-        cast(null as decimal(38, 2)) as amount_delta,
+        cast(null as decimal(38, 3)) as amount_delta,
         accounts.last_modified_at as detected_at
     from xref
     inner join accounts on xref.crm_account_id = accounts.account_id
@@ -93,7 +93,7 @@ name_mismatch as (
         accounts.account_name as correct_value,
         erp.company_name as wrong_value,
         cast(null as varchar) as currency_code,
-        cast(null as decimal(38, 2)) as amount_delta,
+        cast(null as decimal(38, 3)) as amount_delta,
         case
             when erp.last_modified_at > accounts.last_modified_at then erp.last_modified_at
             else accounts.last_modified_at

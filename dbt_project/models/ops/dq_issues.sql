@@ -48,7 +48,7 @@ unconverted as (
             '{{ system }}' as source_system,
             cast({{ id_col }} as varchar) as record_id,
             cast({{ currency_col }} as varchar) as currency_code,
-            cast({{ amount_col }} as decimal(38, 2)) as amount,
+            cast({{ amount_col }} as decimal(38, 3)) as amount,
             {{ date_col }} as rate_date,
             '{{ amount_col }}' as amount_column
         from {{ ref(model) }}
@@ -103,7 +103,7 @@ kpi_issues as (
         || cast(month_start as varchar) || ' have no USD rate: the _usd figures (and ALL) exclude them'
             as reason,
         currency_code,
-        cast(null as decimal(38, 2)) as amount,
+        cast(null as decimal(38, 3)) as amount,
         cast(month_start as timestamp) as detected_at
     from {{ ref('kpi_monthly') }}
     where usd_missing_count > 0 and currency_code <> 'ALL'
@@ -144,7 +144,7 @@ product_issues as (
         || 'no ERP item whose externalid is its id, no CRM product or ERP item of that code or name'
             as reason,
         cast(null as varchar) as currency_code,
-        cast(null as decimal(38, 2)) as amount,
+        cast(null as decimal(38, 3)) as amount,
         cast(null as timestamp) as detected_at
     from {{ ref('int_products_mapped') }}
     where product_code is null
@@ -173,7 +173,7 @@ link_issues as (
         customers.crm_account_link_column || ' names Salesforce Account ' || customers.crm_account_id
         || ', which the CRM does not have' as reason,
         customers.currency_code,
-        cast(null as decimal(38, 2)) as amount,
+        cast(null as decimal(38, 3)) as amount,
         customers.created_at as detected_at
     from {{ ref('stg_billing__customers') }} as customers
     where
@@ -195,7 +195,7 @@ link_issues as (
                 || subscriptions.crm_contract_id || ', which the CRM does not have'
         end as reason,
         subscriptions.currency_code,
-        cast(null as decimal(38, 2)) as amount,
+        cast(null as decimal(38, 3)) as amount,
         subscriptions.created_at as detected_at
     from {{ ref('stg_billing__subscriptions') }} as subscriptions
     where
@@ -218,7 +218,7 @@ link_issues as (
         || ' is tied to no CRM account (no id link; no unambiguous tax id, domain or name match)'
             as reason,
         cast(null as varchar) as currency_code,
-        cast(null as decimal(38, 2)) as amount,
+        cast(null as decimal(38, 3)) as amount,
         cast(null as timestamp) as detected_at
     from {{ ref('customer_xref') }} as xref
     where not xref.has_crm_account
@@ -280,7 +280,7 @@ final as (
         cast(unioned.record_id as varchar) as record_id,
         cast(unioned.reason as varchar) as reason,
         cast(unioned.currency_code as varchar) as currency_code,
-        cast(unioned.amount as decimal(38, 2)) as amount,
+        cast(unioned.amount as decimal(38, 3)) as amount,
         cast(coalesce(unioned.detected_at, clock.as_of_at) as timestamp) as detected_at
     from unioned
     cross join clock

@@ -131,7 +131,7 @@ final as (
         cast(mirror_system as varchar) as mirror_system,
         cast(correction_action as varchar) as correction_action,
         -- numerics
-        cast(amount_delta as decimal(38, 2)) as amount_delta,
+        cast(amount_delta as decimal(38, 3)) as amount_delta,
         amount_delta_usd,
         cast(age_days as bigint) as age_days,
         -- booleans

@@ -18,7 +18,7 @@ renamed as (
         {{ raw_column(cols, 'stage_name', 'varchar') }} as stage_name,
         {{ raw_column(cols, 'type', 'varchar') }} as opportunity_type,
         {{ raw_column(cols, 'currency_iso_code', 'varchar') }} as currency_code,
-        cast({{ raw_column(cols, 'amount', 'decimal(38, 9)') }} as decimal(38, 2)) as amount,
+        cast({{ raw_column(cols, 'amount', 'decimal(38, 9)') }} as decimal(38, 3)) as amount,
         {{ raw_column(cols, 'probability', 'double') }} as probability,
         {{ raw_column(cols, 'is_closed', 'boolean') }} as is_closed,
         {{ raw_column(cols, 'is_won', 'boolean') }} as is_won,

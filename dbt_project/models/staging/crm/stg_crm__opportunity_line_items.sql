@@ -18,9 +18,9 @@ renamed as (
         {{ raw_column(cols, 'name', 'varchar') }} as line_name,
         {{ raw_column(cols, 'description', 'varchar') }} as description,
         cast({{ raw_column(cols, 'quantity', 'double') }} as decimal(18, 2)) as quantity,
-        cast({{ raw_column(cols, 'unit_price', 'decimal(38, 9)') }} as decimal(38, 2)) as unit_price,
-        cast({{ raw_column(cols, 'list_price', 'decimal(38, 9)') }} as decimal(38, 2)) as list_price,
-        cast({{ raw_column(cols, 'total_price', 'decimal(38, 9)') }} as decimal(38, 2)) as total_price,
+        cast({{ raw_column(cols, 'unit_price', 'decimal(38, 9)') }} as decimal(38, 3)) as unit_price,
+        cast({{ raw_column(cols, 'list_price', 'decimal(38, 9)') }} as decimal(38, 3)) as list_price,
+        cast({{ raw_column(cols, 'total_price', 'decimal(38, 9)') }} as decimal(38, 3)) as total_price,
         {{ raw_column(cols, 'service_date', 'date') }} as service_date,
         {{ to_utc(raw_column(cols, 'created_date', 'timestamp')) }} as created_at,
         {{ to_utc(raw_column(cols, 'system_modstamp', 'timestamp')) }} as system_modstamp_at

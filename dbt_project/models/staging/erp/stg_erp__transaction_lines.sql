@@ -22,9 +22,9 @@ renamed as (
         coalesce({{ raw_column(cols, 'mainline', 'boolean') }}, false) as is_main_line,
         coalesce({{ raw_column(cols, 'taxline', 'boolean') }}, false) as is_tax_line,
         cast({{ raw_column(cols, 'quantity', 'decimal(38, 9)') }} as decimal(18, 2)) as quantity,
-        cast({{ raw_column(cols, 'rate', 'decimal(38, 9)') }} as decimal(38, 2)) as rate,
-        cast({{ raw_column(cols, 'foreignamount', 'decimal(38, 9)') }} as decimal(38, 2)) as foreign_amount,
-        cast({{ raw_column(cols, 'netamount', 'decimal(38, 9)') }} as decimal(38, 2)) as net_amount,
+        cast({{ raw_column(cols, 'rate', 'decimal(38, 9)') }} as decimal(38, 3)) as rate,
+        cast({{ raw_column(cols, 'foreignamount', 'decimal(38, 9)') }} as decimal(38, 3)) as foreign_amount,
+        cast({{ raw_column(cols, 'netamount', 'decimal(38, 9)') }} as decimal(38, 3)) as net_amount,
         {{ raw_column(cols, 'custcol_cl_service_start', 'date') }} as service_start_date,
         {{ raw_column(cols, 'custcol_cl_service_end', 'date') }} as service_end_date,
         {{ to_utc(raw_column(cols, 'linelastmodifieddate', 'timestamp')) }} as last_modified_at
