@@ -70,10 +70,14 @@ running as (
     select
         grid.*,
         sum(grid.billings) over (
-            partition by grid.currency_code order by grid.month_start rows unbounded preceding
+            partition by grid.currency_code
+            order by grid.month_start
+            rows between unbounded preceding and current row
         ) as billings_to_date,
         sum(grid.month_days) over (
-            partition by grid.currency_code order by grid.month_start rows unbounded preceding
+            partition by grid.currency_code
+            order by grid.month_start
+            rows between unbounded preceding and current row
         ) as days_to_date
     from grid
 
