@@ -113,6 +113,10 @@ final as (
         cast(unioned.mrr * 12 as decimal(38, 2)) as arr,
         cast(unioned.mrr_usd * 12 as decimal(38, 2)) as arr_usd,
         bookings_ratios.net_revenue_retention,
+        bookings_ratios.gross_revenue_retention,
+        bookings_ratios.customers,
+        bookings_ratios.customers_new,
+        bookings_ratios.customers_churned,
         cash_ratios.days_sales_outstanding
     from unioned
     left join bookings_ratios
