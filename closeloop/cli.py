@@ -810,6 +810,12 @@ def transform(
         console.print(f"[red]error:[/red] {outcome.exception}")
     if not outcome.success:
         raise typer.Exit(1)
+    if command in ("build", "run", "seed", "snapshot") and target in (None, "dev"):
+        from closeloop.publish import publish_after_build
+
+        published = publish_after_build(_settings())
+        if published is not None:
+            out.print(f"read-only copy for BI: {published.path} (docs/bi.md)", style="dim")
 
 
 @app.command("doctor")
@@ -831,6 +837,58 @@ def doctor(
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
         render(report, out)
+
+
+# close / reopen: period close (docs/close.md)
+
+
+@app.command("close")
+def close(
+    period: Annotated[str, typer.Option(help="The month to close, YYYY-MM.")],
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by", envvar=APPROVER_ENV, help=f"Who closes (or {APPROVER_ENV}; else the OS user)."
+        ),
+    ] = None,
+) -> None:
+    """Close a month: record it and freeze its KPIs, their documents and the open exceptions as
+    reported (kpi_monthly_as_reported, recon_exceptions_as_reported). Later builds show
+    restatements beside them (kpi_monthly_restated, kpi_restatement_documents)."""
+    from closeloop.close import CloseError, close_period
+
+    try:
+        done = close_period(_settings(), period, by)
+    except CloseError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    out.print(
+        f"{done.period} closed by {done.actor}: figures frozen in kpi.kpi_monthly_as_reported; "
+        "restatements will show in kpi.kpi_monthly_restated"
+    )
+
+
+@app.command("reopen")
+def reopen(
+    period: Annotated[str, typer.Option(help="The closed month to reopen, YYYY-MM.")],
+    reason: Annotated[str, typer.Option(help="Why it is reopened (recorded; required).")],
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by", envvar=APPROVER_ENV, help=f"Who reopens (or {APPROVER_ENV}; else the OS user)."
+        ),
+    ] = None,
+) -> None:
+    """Reopen a closed month, with a reason. The close stays on record (period_close.period_log
+    and its frozen figures); closing again freezes the figures anew."""
+    from closeloop.close import CloseError, reopen_period
+
+    try:
+        done = reopen_period(_settings(), period, reason, by)
+    except CloseError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    out.print(f"{done.period} reopened by {done.actor}: {reason.strip()}")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,11 @@ MAX_CRITICAL_EXCEPTIONS_ENV = "CLOSELOOP_MAX_CRITICAL_EXCEPTIONS"
 SYNC_SLA_MINUTES_ENV = "CLOSELOOP_SYNC_SLA_MINUTES"
 #: Where dlt looks for its `.dlt` folder instead of the working directory.
 DLT_PROJECT_DIR_ENV = "DLT_PROJECT_DIR"
+#: The read-only copy of the DuckDB warehouse published for BI after each build (docs/bi.md);
+#: default `<home>/warehouse.read.duckdb`; `off` (or empty) publishes nothing.
+PUBLISH_PATH_ENV = "CLOSELOOP_PUBLISH_PATH"
+#: The published copy's file name under the home, by default.
+DEFAULT_PUBLISH_NAME = "warehouse.read.duckdb"
 
 #: Defaults of the reconciliation checks' thresholds.
 DEFAULT_MAX_OPEN_EXCEPTIONS = 1000
@@ -181,6 +186,8 @@ class Settings:
     max_open_exceptions: int = DEFAULT_MAX_OPEN_EXCEPTIONS
     max_critical_exceptions: int = DEFAULT_MAX_CRITICAL_EXCEPTIONS
     sync_sla_minutes: int = DEFAULT_SYNC_SLA_MINUTES
+    #: the read-only copy published for BI after each build; None: not published
+    publish_path: Path | None = None
 
     @classmethod
     def from_env(
@@ -205,6 +212,13 @@ class Settings:
         if warehouse not in ("duckdb", "snowflake"):
             raise ValueError(f"{WAREHOUSE_ENV} must be 'duckdb' or 'snowflake', got {warehouse!r}")
         ca = env.get(CA_BUNDLE_ENV) or None
+        publish = env.get(PUBLISH_PATH_ENV)
+        if publish is None:
+            publish_path: Path | None = home / DEFAULT_PUBLISH_NAME
+        elif publish.strip().lower() in ("", "off", "none", "false", "0"):
+            publish_path = None
+        else:
+            publish_path = Path(publish).expanduser().resolve()
         files = dlt_source_values(dlt_dir if dlt_dir is not None else dlt_settings_dir(env))
 
         def value(system: str, key: str) -> str:
@@ -232,6 +246,7 @@ class Settings:
                 env, MAX_CRITICAL_EXCEPTIONS_ENV, DEFAULT_MAX_CRITICAL_EXCEPTIONS
             ),
             sync_sla_minutes=_int(env, SYNC_SLA_MINUTES_ENV, DEFAULT_SYNC_SLA_MINUTES),
+            publish_path=publish_path,
         )
 
     @property

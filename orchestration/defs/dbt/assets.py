@@ -19,6 +19,7 @@ from dagster_dbt import (
     get_asset_key_for_model,
 )
 
+from closeloop.publish import publish_after_build
 from orchestration.defs.resources import CloseloopResource
 from orchestration.project import DBT_MANIFEST, DBT_PROJECT, DBT_PROJECT_DIR, DBT_TARGET_PATH
 from transform import dbt_env, patched_env
@@ -80,6 +81,11 @@ def dbt_models(
     with patched_env(dbt_env(closeloop.settings())):
         invocation = dbt.cli(BUILD_ARGS, context=context, target_path=target)
     yield from invocation.stream()
+    # a read-only copy for BI, which cannot open the warehouse while the pipeline writes it
+    # (docs/bi.md); a failed copy is logged and BI keeps the previous one
+    published = publish_after_build(closeloop.settings())
+    if published is not None:
+        context.log.info(f"read-only copy for BI published at {published.path}")
     # an hourly schedule would pile up megabytes a run; a failed run's compiled SQL is kept,
     # since the error message points into it
     shutil.rmtree(target, ignore_errors=True)
