@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sandbox.generator import money
+from sandbox.generator import money, revenue
 from sandbox.generator.catalog import USAGE_PRODUCT
 from sandbox.generator.render import charge_doc_of, erp_invoice_snapshot, invoice_snapshot
 from sandbox.generator.state import Customer, Invoice, Subscription
@@ -108,6 +108,7 @@ class BillingDocsMixin:
         if s:
             s.latest_invoice = inv.id
         self.ledger_add(self.ledger.billings, t, c.currency, inv.total)
+        revenue.record_invoice(self.ledger, inv, self.fx)
         if t >= self.events_from:
             doc = invoice_doc(inv, c, self.profile)
             self.event(t, "invoice.created", doc)
@@ -205,6 +206,7 @@ class BillingDocsMixin:
             return
         if inv.attempt_count > len(RETRY_DAYS):
             inv.status, inv.uncollectible_at, inv.next_attempt = "uncollectible", t, None
+            revenue.record_writeoff(self.ledger, inv.id, t)
             self.settle(inv, t)
             if inv.erp_fault == "status":
                 inv.erp_fault = None
@@ -287,6 +289,7 @@ class BillingDocsMixin:
     def void_invoice(self, inv: Invoice, t: int) -> None:
         c = self.customers[inv.cust]
         inv.status, inv.voided_at, inv.next_attempt = "void", t, None
+        revenue.record_void(self.ledger, inv.id, t)
         self.settle(inv, t)
         if inv.pi:
             inv.pi_status = "canceled"
@@ -431,6 +434,7 @@ class BillingDocsMixin:
         )
         self.event(t, "credit_note.created", doc)
         self.ledger_add(self.ledger.credit_notes, t, inv.currency, amount)
+        revenue.record_credit(self.ledger, cn_id, inv.id, amount, t)
         self.post_credit_note(c, inv, cn_id, amount, t)
 
     def on_retire(self, t: int, inv_id: str) -> None:

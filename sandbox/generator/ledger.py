@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sandbox.generator import money
+from sandbox.generator import money, revenue
 from sandbox.generator.state import LedgerState
 
 DOC_METRICS = ("billings", "billings_voided", "credit_notes", "collections", "refunds")
@@ -77,6 +77,8 @@ def write_ledger(
                     (month, cur, metric, money.major_text(minor, cur), money.cents_text(usd))
                 )
             rows.append((month, "ALL", metric, "", money.cents_text(all_usd)))
+    # recognized, deferred and unbilled revenue from the simulator's own invoices
+    rows.extend(revenue.ledger_rows(revenue.book_of(ledger), months, money.CURRENCIES))
     with path.open("w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(HEADER)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.generator.revenue import RevenueBook
+
 
 @dataclass(slots=True)
 class Customer:
@@ -180,3 +182,5 @@ class LedgerState:
     #: per billing customer MRR (minor) at the last complete month end
     mrr_prev: dict[int, int] = field(default_factory=dict)
     mrr_ever: set[int] = field(default_factory=set)
+    #: invoice lines, credit notes, voids and write-offs for revenue (sandbox/generator/revenue)
+    revenue: RevenueBook = field(default_factory=RevenueBook)

@@ -24,6 +24,9 @@ TIED_METRICS = (
     "mrr_churn",
     "mrr_reactivation",
     "open_ar",
+    "recognized_revenue",
+    "deferred_revenue",
+    "unbilled_revenue",
 )
 
 
