@@ -16,6 +16,14 @@ NET_METRICS = {
     "billings_net": ("billings", ("billings_voided", "credit_notes")),
     "collections_net": ("collections", ("refunds",)),
 }
+#: won opportunities by close month (docs/metrics.md, Bookings): summed like documents
+BOOKINGS_METRICS = (
+    "bookings",
+    "bookings_new",
+    "bookings_expansion",
+    "bookings_contraction",
+    "bookings_renewal",
+)
 SNAPSHOT_METRICS = (
     "mrr",
     "mrr_new",
@@ -57,10 +65,10 @@ def write_ledger(
         y, m = int(month[:4]), int(month[5:])
         nxt = date(y + (m == 12), 1 if m == 12 else m + 1, 1)
         rate_day = min(nxt - timedelta(days=1), last_day).isoformat()
-        for metric in DOC_METRICS + tuple(NET_METRICS) + SNAPSHOT_METRICS:
+        for metric in DOC_METRICS + tuple(NET_METRICS) + BOOKINGS_METRICS + SNAPSHOT_METRICS:
             all_usd = 0
             for cur in money.CURRENCIES:
-                if metric in DOC_METRICS:
+                if metric in DOC_METRICS or metric in BOOKINGS_METRICS:
                     minor, usd = getattr(ledger, metric).get((month, cur), [0, 0])
                 elif metric in NET_METRICS:
                     gross, less = NET_METRICS[metric]

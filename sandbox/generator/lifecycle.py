@@ -227,8 +227,13 @@ class LifecycleMixin:
         contract: Contract,
         terms: dict[str, int],
         interval: str,
+        amount: int | None = None,
     ) -> None:
+        """Win `opp` on `contract` with `terms`; its Amount is the terms' total contract value
+        unless `amount` (minor units) says otherwise (an amendment entered as the change)."""
         ts = sf_datetime(t)
+        if amount is None:
+            amount = self.opp_amount(terms, contract.currency, contract.frequency, contract.term)
         opp.update(
             {
                 "StageName": "Closed Won",
@@ -238,10 +243,7 @@ class LifecycleMixin:
                 "CloseDate": _d(t),
                 "IsClosed": 1,
                 "IsWon": 1,
-                "Amount": money.major_text(
-                    self.opp_amount(terms, contract.currency, contract.frequency, contract.term),
-                    contract.currency,
-                ),
+                "Amount": money.major_text(amount, contract.currency),
                 "LastModifiedDate": ts,
                 "SystemModstamp": ts,
             }
@@ -249,6 +251,38 @@ class LifecycleMixin:
         self.st.crm_row("Opportunity", opp)
         for row in self.oli_rows(opp["Id"], terms, contract.currency, interval, t, contract.start):
             self.st.crm_row("OpportunityLineItem", row)
+
+    def contract_value(self, contract: Contract) -> int:
+        """The total contract value of the terms in force on `contract` (minor units)."""
+        return self.opp_amount(contract.terms, contract.currency, contract.frequency, contract.term)
+
+    def ledger_booking(
+        self,
+        t: int,
+        currency: str,
+        *,
+        new: int = 0,
+        change: int = 0,
+        renewal: int = 0,
+    ) -> None:
+        """Book a won opportunity in the ledger (docs/metrics.md, Bookings): its new business,
+        its change against the terms in force before (expansion when positive, contraction when
+        negative) and the renewed base; each part in USD at the close date's rate, and
+        `bookings` as the sum of the parts in both currencies."""
+        parts = (
+            (self.ledger.bookings_new, new),
+            (self.ledger.bookings_expansion, max(change, 0)),
+            (self.ledger.bookings_contraction, min(change, 0)),
+            (self.ledger.bookings_renewal, renewal),
+        )
+        for table, minor in parts:
+            self.ledger_add(table, t, currency, minor)
+            scratch: dict[tuple[str, str], list[int]] = {}
+            self.ledger_add(scratch, t, currency, minor)
+            for key, (amount, usd) in scratch.items():
+                cell = self.ledger.bookings.setdefault(key, [0, 0])
+                cell[0] += amount
+                cell[1] += usd
 
     def on_opp_close(self, t: int, opp_id: str) -> None:
         meta = self.open_opps.pop(opp_id)
@@ -381,6 +415,12 @@ class LifecycleMixin:
             terms=meta["terms"],
             interval=interval,
         )
+        # the customer's first won business is new; a returning customer's books as expansion
+        value = self.contract_value(contract)
+        if meta["kind"] == "new":
+            self.ledger_booking(t, contract.currency, new=value)
+        else:
+            self.ledger_booking(t, contract.currency, change=value)
         if c.stripe_id is None:
             contract.sub_missing_gt = self.record_gt(
                 "subscription_missing",

@@ -26,6 +26,7 @@ ITEM_EXTERNALIDS = ("product_id", "none")
 REFERENCE_FIELDS = ("otherrefnum", "memo")
 REFERENCE_VALUES = ("id", "number")
 PAYMENT_KEYS = ("charge", "payment_intent")
+AMENDMENT_AMOUNTS = ("total", "change")
 #: optional Stripe fields a profile may declare never set (see docs/sandbox-data.md)
 OPTIONAL_FIELDS = (
     "invoice.status_transitions.marked_uncollectible_at",
@@ -64,6 +65,8 @@ class Profile:
     invoice_reference_value: str
     payment_key: str
     deleted_records_permission: bool
+    # opportunities: an amendment's Amount is the contract's full new terms or the change
+    amendment_amount: str = "total"
 
     # ------------------------------------------------------------------ behaviour
     def unused(self, field: str) -> bool:
@@ -116,6 +119,7 @@ class Profile:
                 "deleted_records_permission": self.deleted_records_permission,
                 "denied_tables": self.denied_tables,
             },
+            "opportunities": {"amendment_amount": self.amendment_amount},
         }
 
 
@@ -159,8 +163,9 @@ _CLASSIC: dict[str, dict[str, Any]] = {
         "payment_key": "charge",
         "deleted_records_permission": True,
     },
+    "opportunities": {"amendment_amount": "total"},
 }
-_TOP_KEYS = ("description", "crm", "billing", "erp")
+_TOP_KEYS = ("description", "crm", "billing", "erp", "opportunities")
 _CHOICES = {
     "item_externalid": ITEM_EXTERNALIDS,
     "rate_cadence": RATE_CADENCES,
@@ -224,6 +229,13 @@ def _resolve(name: str, source: str, data: dict[str, Any]) -> Profile:
                 )
         merged[section] = {**defaults, **given}
     crm, billing, erp = merged["crm"], merged["billing"], merged["erp"]
+    amendment_amount = merged["opportunities"]["amendment_amount"]
+    if amendment_amount not in AMENDMENT_AMOUNTS:
+        raise _fail(
+            source,
+            "opportunities.amendment_amount",
+            f"expected one of {', '.join(AMENDMENT_AMOUNTS)}, got {amendment_amount!r}",
+        )
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail(source, "description", "expected a string")
@@ -284,6 +296,7 @@ def _resolve(name: str, source: str, data: dict[str, Any]) -> Profile:
         invoice_reference_value=erp["invoice_reference_value"],
         payment_key=erp["payment_key"],
         deleted_records_permission=permission,
+        amendment_amount=amendment_amount,
     )
 
 

@@ -177,6 +177,12 @@ class LedgerState:
     credit_notes: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     collections: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     refunds: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    #: won opportunities at the delta (docs/metrics.md, Bookings); bookings = the four parts
+    bookings: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    bookings_new: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    bookings_expansion: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    bookings_contraction: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    bookings_renewal: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     #: month -> metric -> currency -> minor amount (mrr*, open_ar), complete months only
     snapshots: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     #: per billing customer MRR (minor) at the last complete month end

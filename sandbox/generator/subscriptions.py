@@ -182,6 +182,11 @@ class SubscriptionMixin:
         self.close_won_opp(
             opp, t=t, opp_type="Renewal", contract=contract, terms=terms, interval=s.interval
         )
+        # renewal books the ending contract's value (same term); any difference is the change
+        base = self.contract_value(old)
+        self.ledger_booking(
+            t, c.currency, renewal=base, change=self.contract_value(contract) - base
+        )
 
     def on_churn_request(self, t: int, sub_id: str) -> None:
         s = self.subs.get(sub_id)
@@ -300,10 +305,20 @@ class SubscriptionMixin:
             sf_datetime(t - self.rng.randint(3, 20) * DAY),
             sf_datetime(t),
         )
+        before = self.contract_value(contract)
+        after = self.opp_amount(new, contract.currency, contract.frequency, contract.term)
         self.close_won_opp(
-            opp, t=t, opp_type=opp_type, contract=contract, terms=new, interval=s.interval
+            opp,
+            t=t,
+            opp_type=opp_type,
+            contract=contract,
+            terms=new,
+            interval=s.interval,
+            # the company enters an amendment as the full new terms (total) or the change
+            amount=after - before if self.profile.amendment_amount == "change" else None,
         )
         contract.terms = dict(new)
+        self.ledger_booking(t, c.currency, change=after - before)
         eligible = (
             t >= self.clock - 90 * DAY
             and s.contract_end > self.clock + 120 * DAY

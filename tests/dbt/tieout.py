@@ -10,6 +10,11 @@ from typing import Any
 
 # Ledger metrics that kpi_monthly reproduces (column name = ledger metric name).
 TIED_METRICS = (
+    "bookings",
+    "bookings_new",
+    "bookings_expansion",
+    "bookings_contraction",
+    "bookings_renewal",
     "billings",
     "billings_voided",
     "credit_notes",
