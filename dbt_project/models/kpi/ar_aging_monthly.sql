@@ -1,5 +1,5 @@
 -- Open receivables at every month end, one row per month and invoice open then, aged by days
--- past due at that instant. Definitions: docs/metrics.md (Open AR, aging and DSO). A month ends
+-- past due on the month's report date (its last day, the as-of date for the as-of month). Definitions: docs/metrics.md (Open AR, aging and DSO). A month ends
 -- at the next month's first instant, the as-of month at the as-of instant. An invoice is open
 -- when finalized before the instant and neither paid, voided nor written off (uncollectible)
 -- before it; it owes its total less the payments and credit notes dated before the instant,
@@ -121,7 +121,8 @@ remaining as (
             - coalesce(credited_before.amount_credited, 0),
             0
         ) as decimal(38, 3)) as amount_remaining,
-        {{ days_between('coalesce(open_then.due_at, open_then.finalized_at)', 'open_then.as_of_at') }}
+        -- aged on the report date: the month's last day (the as-of date for the as-of month)
+        {{ days_between('cast(coalesce(open_then.due_at, open_then.finalized_at) as date)', 'open_then.rate_date') }}
             as days_past_due
     from open_then
     left join paid_before
