@@ -6,7 +6,8 @@ transactionally consistent snapshot (`COPY FROM DATABASE` into a fresh file next
 destination), and renames the copy over the published file. The rename is atomic: a BI tool
 opening the published file gets the previous copy or the new one, never a half-written file, and
 a connection already open keeps reading its copy until it reconnects. The destination is the
-setting `CLOSELOOP_PUBLISH_PATH` (default `<home>/warehouse.read.duckdb`; `off` disables).
+setting `CLOSELOOP_PUBLISH_PATH` (default `<home>/bi/closeloop.duckdb`: named as the warehouse,
+so SQL compiled against the `closeloop` catalog runs on it; `off` disables).
 """
 
 from __future__ import annotations

@@ -44,10 +44,11 @@ SYNC_SLA_MINUTES_ENV = "CLOSELOOP_SYNC_SLA_MINUTES"
 #: Where dlt looks for its `.dlt` folder instead of the working directory.
 DLT_PROJECT_DIR_ENV = "DLT_PROJECT_DIR"
 #: The read-only copy of the DuckDB warehouse published for BI after each build (docs/bi.md);
-#: default `<home>/warehouse.read.duckdb`; `off` (or empty) publishes nothing.
+#: default `<home>/bi/closeloop.duckdb`; `off` (or empty) publishes nothing.
 PUBLISH_PATH_ENV = "CLOSELOOP_PUBLISH_PATH"
-#: The published copy's file name under the home, by default.
-DEFAULT_PUBLISH_NAME = "warehouse.read.duckdb"
+#: The published copy under the home, by default. Named as the warehouse, so the copy's catalog
+#: is `closeloop` too and SQL that dbt or MetricFlow compiled (`"closeloop"."kpi"...`) runs on it.
+DEFAULT_PUBLISH_NAME = "bi/closeloop.duckdb"
 
 #: Defaults of the reconciliation checks' thresholds.
 DEFAULT_MAX_OPEN_EXCEPTIONS = 1000

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import duckdb
+
+from closeloop.publish import publish_warehouse
 from closeloop.semantic import query_metrics
+from closeloop.settings import DEFAULT_PUBLISH_NAME
 from tests.dbt.conftest import Built
 
 
@@ -17,10 +23,12 @@ def _month(value: Any) -> dt.date:
 def _exact(value: Any) -> Decimal:
     # MetricFlow hands sums back as floats: the shortest repr of a float that came from a
     # 3-decimal figure below 10^12 is that figure, so compare decimals exactly, not approximately
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal("0.001"))
     return Decimal(repr(value)).quantize(Decimal("0.001"))
 
 
-def test_mf_answers_mrr_by_month_and_currency(built: Built) -> None:
+def test_mf_answers_mrr_by_month_and_currency(built: Built, tmp_path: Path) -> None:
     table = query_metrics(
         ["mrr", "mrr_usd"],
         ["metric_time__month", "kpi_monthly__currency_code"],
@@ -51,6 +59,16 @@ def test_mf_answers_mrr_by_month_and_currency(built: Built) -> None:
     assert any(v[0] != 0 for v in got.values())
     mismatches = {k: (got[k], expected[k]) for k in expected if got[k] != expected[k]}
     assert not mismatches, dict(list(mismatches.items())[:5])
+
+    # BI runs MetricFlow's SQL (what `mf query --explain` prints) on the published copy, read-only
+    dest = tmp_path / DEFAULT_PUBLISH_NAME
+    assert publish_warehouse(dataclasses.replace(built.settings, publish_path=dest)) is not None
+    con = duckdb.connect(str(dest), read_only=True)
+    try:
+        on_copy = con.execute(table.sql).fetchall()
+    finally:
+        con.close()
+    assert {(_month(r[0]), r[1]): (_exact(r[2]), _exact(r[3])) for r in on_copy} == expected
 
 
 def test_balances_take_the_last_month_and_flows_add_up_by_quarter(built: Built) -> None:
