@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from sandbox import schema
-from sandbox.generator import money
+from sandbox.generator import money, mrr
 from sandbox.generator.billing_docs import BillingDocsMixin
 from sandbox.generator.catalog import PRODUCTS
 from sandbox.generator.daykey import day_key as _d
@@ -310,20 +310,18 @@ class Simulation(LifecycleMixin, SubscriptionMixin, BillingDocsMixin, LegacyErpM
 
     # ------------------------------------------------------------------ KPIs
     def item_mrr(self, s: Subscription) -> int:
-        total = 0
+        """The subscription's MRR (docs/metrics.md, MRR and ARR): its items' period amount
+        over the months of its interval, rounded once."""
+        period = 0
         for it in s.items:
             unit = self.book.price_amount[(it.code, s.currency, s.interval)]
-            total += (
-                unit * it.quantity
-                if s.interval == "month"
-                else money.div_round(unit * it.quantity, 12)
-            )
-        return total
+            period += unit * it.quantity
+        return mrr.monthly_minor(period, s.interval)
 
     def mrr_now(self) -> dict[int, int]:
         out: dict[int, int] = {}
         for s in self.subs.values():
-            if s.status in ("active", "past_due"):
+            if s.status in mrr.COUNTING_STATUSES:
                 out[s.cust] = out.get(s.cust, 0) + self.item_mrr(s)
         return {k: v for k, v in out.items() if v}
 
@@ -339,8 +337,13 @@ class Simulation(LifecycleMixin, SubscriptionMixin, BillingDocsMixin, LegacyErpM
                 "mrr_contraction",
                 "mrr_churn",
                 "mrr_reactivation",
+                "mrr_fx",
                 "open_ar",
             )
+        }
+        # each customer's MRR at this instant, for the ledger's USD bridge (mrr.usd_bridge)
+        self.ledger.mrr_customers[month_key(self.day - timedelta(days=1))] = {
+            n: (self.customers[n].currency, v) for n, v in cur_mrr.items()
         }
         for n in sorted(set(cur_mrr) | set(prev)):
             cur = self.customers[n].currency

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from sandbox.generator import money, revenue
+from sandbox.generator import money, mrr, revenue
 from sandbox.generator.state import LedgerState
 
 DOC_METRICS = ("billings", "billings_voided", "credit_notes", "collections", "refunds")
@@ -31,6 +31,7 @@ SNAPSHOT_METRICS = (
     "mrr_contraction",
     "mrr_churn",
     "mrr_reactivation",
+    "mrr_fx",
     "open_ar",
 )
 HEADER = ("month", "currency", "metric", "amount", "amount_usd")
@@ -46,6 +47,17 @@ def month_range(first: date, last: date) -> list[str]:
     return out
 
 
+def _month_end_rate(
+    rate_on: dict[str, dict[str, Decimal]], month: str, cur: str, last_day: date
+) -> Decimal:
+    """The rate of a month's month-end figures: its last simulated day's."""
+    if cur == "USD":
+        return Decimal(1)
+    y, m = int(month[:4]), int(month[5:])
+    nxt = date(y + (m == 12), 1 if m == 12 else m + 1, 1)
+    return rate_on[min(nxt - timedelta(days=1), last_day).isoformat()][cur]
+
+
 def write_ledger(
     path: Path,
     ledger: LedgerState,
@@ -59,6 +71,11 @@ def write_ledger(
     last_day = clock - timedelta(days=1)
     months = month_range(start, last_day)
     rows: list[tuple[str, str, str, str, str]] = []
+    mrr_usd = mrr.usd_bridge(
+        ledger.mrr_customers,
+        months,
+        lambda month, cur: _month_end_rate(rate_on, month, cur, last_day),
+    )
     for month in months:
         snap = ledger.snapshots.get(month) or (partial if month == months[-1] else None)
         # the rate for month-end figures: the month's last simulated day
@@ -76,6 +93,10 @@ def write_ledger(
                     for part in less:
                         pm, pu = getattr(ledger, part).get((month, cur), [0, 0])
                         minor, usd = minor - pm, usd - pu
+                elif metric in mrr.METRICS:
+                    # per customer at the month-end rates, with an FX bucket (docs/metrics.md)
+                    minor = snap[metric][cur] if snap else 0
+                    usd = mrr_usd.get((month, cur, metric), 0)
                 else:
                     minor = snap[metric][cur] if snap else 0
                     rate = Decimal(1) if cur == "USD" else rate_on[rate_day][cur]

@@ -188,5 +188,7 @@ class LedgerState:
     #: per billing customer MRR (minor) at the last complete month end
     mrr_prev: dict[int, int] = field(default_factory=dict)
     mrr_ever: set[int] = field(default_factory=set)
+    #: month -> billing customer -> (currency, MRR in minor units) at that month end (or now)
+    mrr_customers: dict[str, dict[int, tuple[str, int]]] = field(default_factory=dict)
     #: invoice lines, credit notes, voids and write-offs for revenue (sandbox/generator/revenue)
     revenue: RevenueBook = field(default_factory=RevenueBook)

@@ -28,6 +28,7 @@ TIED_METRICS = (
     "mrr_contraction",
     "mrr_churn",
     "mrr_reactivation",
+    "mrr_fx",
     "open_ar",
     "recognized_revenue",
     "deferred_revenue",

@@ -26,7 +26,7 @@ current_mrr as (
 
     select subscription_months.*
     from {{ ref('int_mrr_subscription_months') }} as subscription_months
-    where subscription_months.month_start = (select max(month_start) from {{ ref('int_months') }})
+    where subscription_months.month_start = (select max(month_start) as month_start from {{ ref('int_months') }})
 
 ),
 

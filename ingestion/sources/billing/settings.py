@@ -21,6 +21,16 @@ EVENT_RETENTION_DAYS = 30
 _MINOR = Field("bigint", as_minor_units)
 _INT = f("bigint")
 
+#: The discount (a coupon applied) a subscription has now and an invoice applied, flattened:
+#: MRR reads its terms (percent or amount off, duration, start and end).
+_DISCOUNT: dict[str, Kind] = {
+    "discount__id": "text", "discount__coupon__id": "text",
+    "discount__coupon__percent_off": "decimal", "discount__coupon__amount_off": "bigint",
+    "discount__coupon__currency": "text", "discount__coupon__duration": "text",
+    "discount__coupon__duration_in_months": "bigint", "discount__start": "bigint",
+    "discount__end": "bigint",
+}  # fmt: skip
+
 #: The documented Stripe fields (API version STRIPE_VERSION) the models read, by raw table, with
 #: their kinds: declared, so each column exists from the first load (null until some record
 #: sets it). dlt adds a column only once a record has a value, and an account that never used
@@ -49,6 +59,7 @@ DECLARED: dict[str, dict[str, Kind]] = {
         "current_period_start": "bigint", "current_period_end": "bigint",
         "billing_cycle_anchor": "bigint", "cancel_at": "bigint", "canceled_at": "bigint",
         "ended_at": "bigint", "trial_start": "bigint", "trial_end": "bigint",
+        **_DISCOUNT,
     },
     "invoices": {
         "customer": "text", "subscription": "text", "charge": "text", "payment_intent": "text",
@@ -59,6 +70,7 @@ DECLARED: dict[str, dict[str, Kind]] = {
         "due_date": "bigint", "status_transitions__finalized_at": "bigint",
         "status_transitions__paid_at": "bigint", "status_transitions__voided_at": "bigint",
         "status_transitions__marked_uncollectible_at": "bigint",
+        **_DISCOUNT,
     },
     "charges": {
         "customer": "text", "invoice": "text", "payment_intent": "text", "status": "text",

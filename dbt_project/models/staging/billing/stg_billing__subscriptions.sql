@@ -30,6 +30,8 @@ renamed as (
         {{ epoch_to_timestamp(raw_column(cols, 'cancel_at', 'bigint')) }} as cancel_at,
         {{ epoch_to_timestamp(raw_column(cols, 'canceled_at', 'bigint')) }} as canceled_at,
         {{ epoch_to_timestamp(raw_column(cols, 'ended_at', 'bigint')) }} as ended_at,
+        {{ epoch_to_timestamp(raw_column(cols, 'trial_start', 'bigint')) }} as trial_start_at,
+        {{ epoch_to_timestamp(raw_column(cols, 'trial_end', 'bigint')) }} as trial_end_at,
         {{ epoch_to_timestamp(raw_column(cols, 'created', 'bigint')) }} as created_at
     from source
 
