@@ -50,6 +50,14 @@ PUBLISH_PATH_ENV = "CLOSELOOP_PUBLISH_PATH"
 #: is `closeloop` too and SQL that dbt or MetricFlow compiled (`"closeloop"."kpi"...`) runs on it.
 DEFAULT_PUBLISH_NAME = "bi/closeloop.duckdb"
 
+#: The Snowflake account closeloop's own connections use (the ledger, readers), as dbt's
+#: `prod` profile reads them; host, port and protocol only for a stand-in such as fakesnow.
+SNOWFLAKE_ENV = {
+    key: f"SNOWFLAKE_{key.upper()}"
+    for key in ("account", "user", "password", "role", "database", "warehouse", "schema",
+                "host", "port", "protocol")
+}  # fmt: skip
+
 #: Defaults of the reconciliation checks' thresholds.
 DEFAULT_MAX_OPEN_EXCEPTIONS = 1000
 DEFAULT_MAX_CRITICAL_EXCEPTIONS = 0
@@ -173,6 +181,40 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
+class SnowflakeSettings:
+    """The Snowflake account of `CLOSELOOP_WAREHOUSE=snowflake` (defaults as profiles.yml)."""
+
+    account: str = ""
+    user: str = ""
+    password: Secret = field(default=Secret(""), repr=False)
+    role: str = "TRANSFORMER"
+    database: str = "CLOSELOOP"
+    warehouse: str = "TRANSFORMING"
+    schema: str = "ANALYTICS"
+    host: str | None = None
+    port: int | None = None
+    protocol: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SnowflakeSettings:
+        """Read `SNOWFLAKE_*`."""
+        got = {k: env.get(name) or None for k, name in SNOWFLAKE_ENV.items()}
+        base = cls()
+        return cls(
+            account=got["account"] or base.account,
+            user=got["user"] or base.user,
+            password=Secret(got["password"] or ""),
+            role=got["role"] or base.role,
+            database=got["database"] or base.database,
+            warehouse=got["warehouse"] or base.warehouse,
+            schema=got["schema"] or base.schema,
+            host=got["host"],
+            port=_int(env, SNOWFLAKE_ENV["port"], 0) or None,
+            protocol=got["protocol"],
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """closeloop's configuration, read once from the environment and dlt's `.dlt` files."""
 
@@ -187,6 +229,8 @@ class Settings:
     max_open_exceptions: int = DEFAULT_MAX_OPEN_EXCEPTIONS
     max_critical_exceptions: int = DEFAULT_MAX_CRITICAL_EXCEPTIONS
     sync_sla_minutes: int = DEFAULT_SYNC_SLA_MINUTES
+    #: the Snowflake account (`CLOSELOOP_WAREHOUSE=snowflake`)
+    snowflake: SnowflakeSettings = field(default_factory=SnowflakeSettings)
     #: the read-only copy published for BI after each build; None: not published
     publish_path: Path | None = None
 
@@ -247,6 +291,7 @@ class Settings:
                 env, MAX_CRITICAL_EXCEPTIONS_ENV, DEFAULT_MAX_CRITICAL_EXCEPTIONS
             ),
             sync_sla_minutes=_int(env, SYNC_SLA_MINUTES_ENV, DEFAULT_SYNC_SLA_MINUTES),
+            snowflake=SnowflakeSettings.from_env(env),
             publish_path=publish_path,
         )
 

@@ -1,14 +1,17 @@
-"""The input contract: rows of the dbt model `erp_corrections`, one per correction."""
+"""The input contract: rows of the dbt model `erp_corrections`, one typed row per ERP record
+change, and the item lines of the invoices it creates (`erp_correction_lines`)."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import duckdb
+from reverse_etl.records import create_body
+from reverse_etl.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,17 @@ CONTRACT_COLUMNS = (
     "requires_approval",
     "detected_at",
 )
+#: Typed columns of the record's fields (NetSuite record API names, snake case); a table
+#: without them (an older build) is read with the columns it has.
+TYPED_COLUMNS = (
+    "record_field", "currency_code", "currency_exponent", "company_name", "email",
+    "custentity_cl_tax_id", "subsidiary_ref", "currency_ref", "entity_ref",
+    "entity_external_id", "customer_ref", "customer_external_id", "tran_date", "other_ref_num",
+    "payment", "apply_doc_ref", "apply_doc_external_id", "apply_amount", "total", "status_ref",
+)  # fmt: skip
+LINE_COLUMNS = (
+    "correction_id", "line", "item_ref", "item_external_id", "quantity", "amount", "description",
+)  # fmt: skip
 
 
 class ContractError(ValueError):
@@ -47,13 +61,19 @@ class Correction:
         action: `create`, `update`, `delete` or `transform`.
         erp_id: the ERP internal id (None for a create).
         external_id: the record's external id (the upsert key of a create).
-        field: the field to change (SuiteQL or record API spelling).
+        field: the field to change, SuiteQL spelling (`foreigntotal`).
+        record_field: the same field as the record API names it (`total`, `companyName`):
+            what an update writes.
         current_value: what the warehouse saw in the ERP.
         desired_value: what the system of record says.
-        payload: the full record body of a create (or an explicit update body).
+        payload: the full record body of a create (assembled from the typed columns), or
+            an explicit update body.
         amount_delta_usd: the money at stake, in USD.
         requires_approval: the model's own opinion (the policy can only make it stricter).
         detected_at: when the exception was detected.
+        currency_code: ISO 4217 transaction currency.
+        currency_exponent: decimals of its minor unit (amounts are written with them).
+        values: the typed record columns of the row (`total`, `payment`, `currency_ref`...).
     """
 
     correction_id: str
@@ -70,15 +90,35 @@ class Correction:
     amount_delta_usd: Decimal | None = None
     requires_approval: bool = False
     detected_at: str | None = None
+    record_field: str | None = None
+    currency_code: str | None = None
+    currency_exponent: int | None = None
+    values: Mapping[str, Any] | None = None
+
+    def value(self, column: str) -> Any:
+        """A typed column of the row (None when absent)."""
+        return None if self.values is None else self.values.get(column)
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Correction:
-        """Build from a mapping of contract columns (values as DuckDB returns them)."""
-        payload = row.get("payload")
-        if isinstance(payload, str) and payload.strip():
-            payload = json.loads(payload, parse_float=Decimal)
-        elif not isinstance(payload, dict):
-            payload = None
+    def from_row(
+        cls, row: Mapping[str, Any], lines: list[dict[str, Any]] | None = None
+    ) -> Correction:
+        """Build from a mapping of the model's columns (values as the warehouse returns them).
+
+        A create's body is assembled from the typed columns (and `lines`); a table without
+        them (built before they existed, or by hand) gives its body as `payload` JSON text.
+        """
+        payload: Any = None
+        if all(c in row for c in TYPED_COLUMNS):
+            payload = create_body(row, lines or [])
+        if payload is None:
+            payload = row.get("payload")
+            if isinstance(payload, str) and payload.strip():
+                payload = json.loads(payload, parse_float=Decimal)
+            elif not isinstance(payload, dict):
+                payload = None
+        exponent = row.get("currency_exponent")
+        values = {c: row[c] for c in TYPED_COLUMNS if c in row}
         delta = row.get("amount_delta_usd")
         return cls(
             correction_id=str(row["correction_id"]),
@@ -95,6 +135,10 @@ class Correction:
             amount_delta_usd=None if delta is None else Decimal(str(delta)),
             requires_approval=bool(row.get("requires_approval") or False),
             detected_at=_text(row.get("detected_at")),
+            record_field=_text(row.get("record_field")),
+            currency_code=_text(row.get("currency_code")),
+            currency_exponent=None if exponent is None else int(exponent),
+            values=values or None,
         )
 
 
@@ -107,75 +151,53 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def find_model(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
-    """The qualified name of a dbt model in the warehouse (`"schema"."name"`), or None.
+def find_model(con: Any, name: str) -> str | None:
+    """The quoted qualified name of a dbt model in the warehouse (`"schema"."name"`), or None.
 
-    dbt's schema naming depends on the profile and `generate_schema_name`, so the model is
-    looked up by table name; a schema that ends in `writeback`/`recon` wins a tie.
+    Args:
+        con: a `Warehouse`, or an open DuckDB / Snowflake connection.
     """
-    rows = con.execute(
-        "select table_schema from information_schema.tables where table_name = ? "
-        "order by case when table_schema like '%writeback' or table_schema like '%recon' "
-        "then 0 else 1 end, table_schema",
-        [name],
-    ).fetchall()
-    if not rows:
-        return None
-    return f'"{rows[0][0]}"."{name}"'
+    return Warehouse.wrap(con).find_model(name)
 
 
-#: Spellings of an earlier draft of the model, read as the contract's columns (with a warning).
-_ALIASES = {"field": "field_name", "action": "correction_action"}
+def read_lines(wh: Warehouse) -> dict[str, list[dict[str, Any]]]:
+    """The lines of `erp_correction_lines` by correction id (empty when the model is absent)."""
+    table = wh.find_model("erp_correction_lines")
+    if table is None:
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    cols = ", ".join(f'"{c}"' if wh.kind == "duckdb" else c for c in LINE_COLUMNS)
+    for row in wh.records(f"select {cols} from {table} order by correction_id, line"):
+        out.setdefault(str(row["correction_id"]), []).append(row)
+    return out
 
 
-def _action_of(correction_action: str | None) -> tuple[str, str | None]:
-    """`update_erp_invoice` -> (`update`, None); `void_erp_invoice` -> (`update`, `V`)."""
-    verb = (correction_action or "").split("_", 1)[0].lower()
-    if verb == "void":
-        return "update", "V"
-    return verb, None
+def read_corrections(con: Any) -> list[Correction]:
+    """Read every row of `erp_corrections` (and the lines of the invoices it creates).
 
-
-def read_corrections(con: duckdb.DuckDBPyConnection) -> list[Correction]:
-    """Read every row of `erp_corrections`.
+    Args:
+        con: a `Warehouse`, or an open DuckDB / Snowflake connection.
 
     Raises:
         ContractError: when the model is absent or lacks contracted columns.
     """
-    table = find_model(con, "erp_corrections")
+    wh = Warehouse.wrap(con)
+    table = wh.find_model("erp_corrections")
     if table is None:
         raise ContractError(
             "the warehouse has no erp_corrections model yet: run `closeloop transform` first"
         )
-    cols = [r[0] for r in con.execute(f"select * from {table} limit 0").description or []]
-    select: list[str] = []
-    deviations: list[str] = []
-    missing: list[str] = []
-    for c in CONTRACT_COLUMNS:
-        if c in cols:
-            select.append(f'"{c}"')
-        elif _ALIASES.get(c) in cols:
-            select.append(f'"{_ALIASES[c]}" as "{c}"')
-            deviations.append(f"{_ALIASES[c]} for {c}")
-        elif c == "payload":
-            select.append('null as "payload"')
-            deviations.append("no payload (creates cannot be planned)")
-        else:
-            missing.append(c)
+    cols = wh.columns(table)
+    missing = [c for c in CONTRACT_COLUMNS if c not in cols]
     if missing:
         raise ContractError(f"{table} lacks the contracted column(s) {', '.join(missing)}")
-    if deviations:
-        log.warning("%s deviates from the contract: %s", table, "; ".join(deviations))
-    rows = con.execute(
-        f'select {", ".join(select)} from {table} order by "correction_id"'
-    ).fetchall()
+    wanted = [*CONTRACT_COLUMNS, *(c for c in TYPED_COLUMNS if c in cols)]
+    quoted = ", ".join(f'"{c}"' if wh.kind == "duckdb" else c for c in wanted)
+    rows = wh.query(f"select {quoted} from {table} order by correction_id")
+    lines = read_lines(wh) if all(c in cols for c in TYPED_COLUMNS) else {}
     out = []
     for r in rows:
-        row = dict(zip(CONTRACT_COLUMNS, r, strict=True))
+        row = dict(zip(wanted, r, strict=True))
         row["record_type"] = str(row["record_type"]).lower()
-        if "action" not in cols:
-            row["action"], status = _action_of(row["action"])
-            if status is not None:
-                row["field"], row["desired_value"] = "status", status
-        out.append(Correction.from_row(row))
+        out.append(Correction.from_row(row, lines.get(str(row["correction_id"]))))
     return out

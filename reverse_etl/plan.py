@@ -21,6 +21,7 @@ from typing import Any
 from reverse_etl.client import RECORD_PREFIX, ErpError, ErpResponse, RecordClient, dumps
 from reverse_etl.corrections import Correction
 from reverse_etl.policy import Policy
+from reverse_etl.records import RECORD_TYPES, quantize
 
 log = logging.getLogger(__name__)
 
@@ -33,38 +34,6 @@ FINANCIAL_FIELDS = frozenset(
     {"entity", "customer", "tranDate", "currency", "exchangeRate", "postingPeriod", "item",
      "apply", "payment"}
 )  # fmt: skip
-#: Correction `field` spellings (SuiteQL columns, lower case) -> record API fields per type.
-FIELD_ALIASES: dict[str, dict[str, str]] = {
-    "customer": {
-        "companyname": "companyName",
-        "entityid": "entityId",
-        "email": "email",
-        "externalid": "externalId",
-        "custentity_cl_tax_id": "custentity_cl_tax_id",
-        "isinactive": "isInactive",
-    },
-    "invoice": {
-        "foreigntotal": "item",
-        "total": "item",
-        "amount": "item",
-        "currency": "currency",
-        "status": "status",
-        "memo": "memo",
-        "duedate": "dueDate",
-        "otherrefnum": "otherRefNum",
-        "externalid": "externalId",
-        "trandate": "tranDate",
-    },
-    "customerpayment": {
-        "foreigntotal": "payment",
-        "total": "payment",
-        "payment": "payment",
-        "memo": "memo",
-        "otherrefnum": "otherRefNum",
-        "externalid": "externalId",
-    },
-    "creditmemo": {"memo": "memo", "otherrefnum": "otherRefNum", "externalid": "externalId"},
-}
 #: SuiteQL `transaction.type` of each transaction record type (the record API's `eid:` lookup
 #: matches the external id within one type: an invoice and a payment may share one).
 TRANSACTION_TYPES = {"invoice": "CustInvc", "customerpayment": "CustPymt", "creditmemo": "CustCred"}
@@ -462,7 +431,7 @@ class Planner:
 
     def plan_one(self, c: Correction) -> list[PlanItem]:
         """Plan one correction: one item, plus an adjusting document when one is proposed."""
-        if c.record_type not in FIELD_ALIASES:
+        if c.record_type not in RECORD_TYPES:
             return [self._item(c, REFUSED, f"unknown record type '{c.record_type}'")]
         if self.policy.mode_for(c.exception_type) == "never":
             return [self._item(c, REFUSED, f"policy: {c.exception_type} is never written back")]
@@ -584,13 +553,12 @@ class Planner:
                 elif not isinstance(value, dict | list):
                     fields[key] = str(value)
             return dict(c.payload), fields, set(c.payload)
-        if c.field is None or c.desired_value is None:
-            return "an update needs field and desired_value (or a payload)"
-        aliases = FIELD_ALIASES[c.record_type]
-        name = aliases.get(c.field.lower(), c.field)
+        name = c.record_field
+        if name is None or c.desired_value is None:
+            return "an update needs record_field and desired_value (or a payload)"
         desired = c.desired_value
-        if name == "item" and c.record_type == "invoice":
-            return self._invoice_total_body(record, desired)
+        if name == "total" and c.record_type == "invoice":
+            return self._invoice_total_body(record, desired, c.currency_exponent)
         if name == "status" and c.record_type == "invoice":
             if desired != "B":
                 return f"invoice status {desired!r} cannot be written (only paid B, or void V)"
@@ -598,14 +566,15 @@ class Planner:
             # from the payments applied, which is what a "paid but still open" needs.
             return {}, {"status.id": "B"}, {"status"}
         if name == "currency":
-            cur = self.ctx.currencies.get(desired.upper())
+            cur = c.value("currency_ref") or self.ctx.currencies.get(desired.upper())
             if cur is None:
                 return f"unknown currency {desired!r}"
             return {"currency": {"id": cur}}, {"currency.id": cur}, {"currency"}
         if name == "payment":
-            amount = _dec(desired)
+            amount = _dec(c.value("payment") if c.value("payment") is not None else desired)
             if amount is None:
                 return f"payment amount {desired!r} is not a number"
+            amount = quantize(amount, c.currency_exponent)
             return {"payment": amount}, {"payment": desired}, {"payment"}
         if name == "isInactive":
             flag = desired.upper() in ("T", "TRUE", "1")
@@ -613,7 +582,7 @@ class Planner:
         return {name: desired}, {name: desired}, {name}
 
     def _invoice_total_body(
-        self, record: dict[str, Any], desired: str
+        self, record: dict[str, Any], desired: str, exponent: int | None = None
     ) -> tuple[dict[str, Any], dict[str, str], set[str]] | str:
         """The item sublist with the first line moved by the difference (where the fault is)."""
         target, total = _dec(desired), _dec(record.get("total"))
@@ -627,7 +596,7 @@ class Planner:
                 out["item"] = {"id": str(out["item"]["id"])}
             if n == 0:
                 amount = (_dec(line.get("amount")) or Decimal(0)) + (target - total)
-                out["amount"] = amount
+                out["amount"] = quantize(amount, exponent)
             items.append(out)
         return {"item": {"items": items}}, {"total": desired}, {"item"}
 
@@ -635,10 +604,10 @@ class Planner:
         self, c: Correction, parent: PlanItem, record: dict[str, Any], closed: str
     ) -> list[PlanItem]:
         """The adjusting document for an amount correction in a closed period."""
-        name = FIELD_ALIASES[c.record_type].get((c.field or "").lower(), c.field or "")
+        name = c.record_field or ""
         ext = "adj-" + hashlib.sha256(c.correction_id.encode()).hexdigest()[:20]
         currency = _ref_id(record.get("currency"))
-        if c.record_type == "invoice" and name == "item":
+        if c.record_type == "invoice" and name == "total":
             target, total = _dec(c.desired_value), _dec(record.get("total"))
             lines = (record.get("item") or {}).get("items") or []
             if target is None or total is None or not lines or target == total:
@@ -804,13 +773,13 @@ _UNKNOWN: Any = object()
 def _looked_up_by_external_id(c: Correction) -> list[tuple[str, str]]:
     """(record type, external id) the plan of `c` may ask about by `eid:`: a create's own,
     and the adjusting document of an amount update (asked only if its period is closed)."""
-    if c.action == "create" and c.external_id and c.record_type in FIELD_ALIASES:
+    if c.action == "create" and c.external_id and c.record_type in RECORD_TYPES:
         return [(c.record_type, c.external_id)]
     if c.action == "update" and c.record_type in ("invoice", "customerpayment"):
-        name = FIELD_ALIASES[c.record_type].get((c.field or "").lower())
-        if name in ("item", "payment"):
+        name = c.record_field
+        if name in ("total", "payment"):
             ext = "adj-" + hashlib.sha256(c.correction_id.encode()).hexdigest()[:20]
-            doc_types = ("creditmemo", "invoice") if name == "item" else ("customerpayment",)
+            doc_types = ("creditmemo", "invoice") if name == "total" else ("customerpayment",)
             return [(t, ext) for t in doc_types]
     return []
 
@@ -820,9 +789,9 @@ _LINE_KEYS = ("item", "quantity", "rate", "amount", "description", "custcol_cl_s
 
 
 def _status_target(c: Correction) -> str | None:
-    if (c.field or "").lower() != "status" or c.desired_value is None:
+    if c.record_field != "status" or c.desired_value is None:
         return None
-    value = c.desired_value.strip().upper()
+    value = str(c.value("status_ref") or c.desired_value).strip().upper()
     return {"VOID": "V", "VOIDED": "V", "PAID": "B"}.get(value, value)
 
 

@@ -24,6 +24,8 @@ from sandbox.testing import serve
 
 TOKEN = SANDBOX_DEFAULT_TOKENS["erp"]
 CURRENCY_IDS = {"USD": "1", "EUR": "2", "GBP": "3", "JPY": "4"}
+#: The record API's name of each SuiteQL field the ground truth names.
+RECORD_FIELD = {"foreigntotal": "total", "currency": "currency"}
 SUBSIDIARY_OF_CURRENCY = {"USD": "1", "EUR": "2", "GBP": "3", "JPY": "4"}
 
 
@@ -177,16 +179,19 @@ def truth_corrections(home: Path, *, closed: bool | None = False) -> list[Correc
             delta = abs(Decimal(t["correct_value"]) - Decimal(t["wrong_value"]))
         if etype == "customer_attribute_mismatch":
             out.append(Correction(**base, record_type="customer", action="update", erp_id=erp_id,
-                                  field="companyname", **value))  # fmt: skip
+                                  field="companyname", record_field="companyName",
+                                  **value))  # fmt: skip
         elif etype in ("invoice_amount_mismatch", "invoice_currency_mismatch"):
             out.append(Correction(**base, record_type="invoice", action="update", erp_id=erp_id,
-                                  field=t["field"], amount_delta_usd=delta, **value))  # fmt: skip
+                                  field=t["field"], amount_delta_usd=delta,
+                                  record_field=RECORD_FIELD[t["field"]], **value))  # fmt: skip
         elif etype == "invoice_status_mismatch":
             out.append(Correction(**base, record_type="invoice", action="update", erp_id=erp_id,
-                                  field="status", **value))  # fmt: skip
+                                  field="status", record_field="status", **value))  # fmt: skip
         elif etype == "payment_amount_mismatch":
             out.append(Correction(**base, record_type="customerpayment", action="update",
-                                  erp_id=erp_id, field="foreigntotal", amount_delta_usd=delta,
+                                  erp_id=erp_id, field="foreigntotal", record_field="payment",
+                                  amount_delta_usd=delta,
                                   **value))  # fmt: skip
         elif etype == "invoice_duplicate_in_erp":
             out.append(Correction(**base, record_type="invoice", action="delete", erp_id=erp_id))

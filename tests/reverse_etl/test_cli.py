@@ -28,12 +28,12 @@ def load_corrections(warehouse: Path, corrections: list[Correction]) -> None:
         "exception_id varchar, exception_type varchar, record_type varchar, action varchar, "
         "erp_id varchar, external_id varchar, field varchar, current_value varchar, "
         "desired_value varchar, payload varchar, amount_delta_usd decimal(18, 2), "
-        "requires_approval boolean, detected_at timestamp)"
+        "requires_approval boolean, detected_at timestamp, record_field varchar)"
     )
     for c in corrections:
-        row = [getattr(c, col) for col in CONTRACT_COLUMNS]
+        row = [getattr(c, col) for col in (*CONTRACT_COLUMNS, "record_field")]
         row[CONTRACT_COLUMNS.index("payload")] = None if c.payload is None else dumps(c.payload)
-        con.execute(f"insert into writeback.erp_corrections values ({', '.join('?' * 14)})", row)
+        con.execute(f"insert into writeback.erp_corrections values ({', '.join('?' * 15)})", row)
     con.close()
 
 

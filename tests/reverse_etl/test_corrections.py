@@ -1,4 +1,4 @@
-"""Reading `erp_corrections` from the warehouse: the contract, and the dbt draft's spellings."""
+"""Reading `erp_corrections` from the warehouse: the contract, and bodies from typed columns."""
 
 from __future__ import annotations
 
@@ -37,27 +37,66 @@ def test_missing_model_or_columns_is_a_contract_error() -> None:
         read_corrections(con)
 
 
-def test_draft_spellings_are_mapped() -> None:
+def _typed_table(con: duckdb.DuckDBPyConnection) -> None:
+    """erp_corrections as the model builds it: contract columns, then the typed ones."""
+    con.execute("create schema main_writeback")
+    con.execute(
+        "create table main_writeback.erp_corrections as select * from (values "
+        "('c1', 'e1', 'invoice_missing_in_erp', 'invoice', 'create', null, 'in_1', 'externalid',"
+        " null, 'in_1', 'ignored', 0.00::decimal(38, 2), true, null::timestamp, null, 'KWD', 3,"
+        " null, null, null, null, '5', '77', null, null, null, date '2026-10-01', 'in_1', null,"
+        " null, null, null, null, null), "
+        "('c2', 'e2', 'payment_missing_in_erp', 'customerpayment', 'create', null, 'ch_1',"
+        " 'externalid', null, 'ch_1', null, 0.00, true, null, null, 'JPY', 0, null, null, null,"
+        " null, '4', null, null, null, '001B', date '2026-10-02', 'ch_1', 1100.000::decimal(38, 3),"
+        " null, 'in_9', 1100.000, null, null), "
+        "('c3', 'e3', 'customer_attribute_mismatch', 'customer', 'update', '12', null, "
+        " 'companyname', 'Acme', 'Acme Ltd', null, 0.00, false, null, 'companyName', 'USD', 2,"
+        " 'Acme Ltd', null, null, null, null, null, null, null, null, null, null, null, null,"
+        " null, null, null, null)) "
+        "t(correction_id, exception_id, exception_type, record_type, action, erp_id, external_id,"
+        " field, current_value, desired_value, payload, amount_delta_usd, requires_approval,"
+        " detected_at, record_field, currency_code, currency_exponent, company_name, email,"
+        " custentity_cl_tax_id, subsidiary_ref, currency_ref, entity_ref, entity_external_id,"
+        " customer_ref, customer_external_id, tran_date, other_ref_num, payment, apply_doc_ref,"
+        " apply_doc_external_id, apply_amount, total, status_ref)"
+    )
+    con.execute(
+        "create table main_writeback.erp_correction_lines as select * from (values "
+        "('c1', 2, null, 'prod_b', 1::bigint, 0.5::decimal(38, 3), 'B'), "
+        "('c1', 1, '31', null, 3, 12.3456, 'A')) "
+        "t(correction_id, line, item_ref, item_external_id, quantity, amount, description)"
+    )
+
+
+def test_create_bodies_are_assembled_from_typed_columns() -> None:
     con = duckdb.connect()
-    con.execute(
-        "create table erp_corrections as select * from (values "
-        "('c1', 'e1', 'invoice_duplicate_in_erp', 'invoice', 'void_erp_invoice', '67', null, "
-        " 'status', 'A', 'V'), "
-        "('c2', 'e2', 'payment_amount_mismatch', 'customerPayment', 'update_erp_payment', '70', "
-        " null, 'foreigntotal', '1078.00', '1100.00')) "
-        "t(correction_id, exception_id, exception_type, record_type, correction_action, erp_id, "
-        "external_id, field_name, current_value, desired_value)"
+    _typed_table(con)
+    invoice, payment, name = read_corrections(con)
+    # the derived `payload` text is not read; amounts carry the currency's decimals
+    assert invoice.payload == {
+        "externalId": "in_1",
+        "otherRefNum": "in_1",
+        "entity": {"id": "77"},
+        "currency": {"id": "5"},
+        "tranDate": "2026-10-01",
+        "item": {
+            "items": [
+                {"item": {"id": "31"}, "quantity": 3, "amount": "12.346", "description": "A"},
+                {"item": {"externalId": "prod_b"}, "quantity": 1, "amount": "0.500",
+                 "description": "B"},
+            ]
+        },
+    }  # fmt: skip
+    assert payment.payload is not None
+    assert payment.payload["customer"] == {"externalId": "001B"}
+    assert payment.payload["payment"] == "1100"  # JPY: no minor unit
+    assert payment.payload["apply"] == {
+        "items": [{"doc": {"externalId": "in_9"}, "apply": True, "amount": "1100"}]
+    }
+    assert (name.payload, name.record_field, name.value("company_name")) == (
+        None,
+        "companyName",
+        "Acme Ltd",
     )
-    con.execute(
-        "create or replace table erp_corrections as select *, 0.0::decimal(38, 2) as "
-        "amount_delta_usd, false as requires_approval, null::timestamp as detected_at "
-        "from erp_corrections"
-    )
-    void, payment = read_corrections(con)
-    assert (void.action, void.field, void.desired_value) == ("update", "status", "V")
-    assert (payment.record_type, payment.action, payment.field) == (
-        "customerpayment",
-        "update",
-        "foreigntotal",
-    )
-    assert payment.payload is None
+    assert invoice.currency_exponent == 3 and payment.currency_exponent == 0

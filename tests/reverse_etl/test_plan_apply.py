@@ -146,7 +146,12 @@ def test_refusals_write_nothing(env: Env) -> None:
     )
     open_amount = by_type(truth_corrections(env.home, closed=False), "invoice_amount_mismatch")[0]
     # a field outside the policy, an amount over the hard limit, a type the policy never writes
-    outside = dataclasses.replace(name, correction_id="c-field", field="custentity_cl_region")
+    outside = dataclasses.replace(
+        name,
+        correction_id="c-field",
+        field="custentity_cl_region",
+        record_field="custentity_cl_region",
+    )
     too_big = dataclasses.replace(
         open_amount, correction_id="c-big", amount_delta_usd=Decimal("250000.01")
     )

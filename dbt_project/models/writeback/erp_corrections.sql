@@ -1,8 +1,12 @@
--- One row per correction the ERP should receive, in the contract reverse ETL reads: the
--- record type (NetSuite REST), the action, the record (internal id, or the external id a
--- create upserts by), the field (SuiteQL spelling) with its current and desired value, the
--- full record body of a create (`payload`, JSON text), the exception it fixes and whether
--- policy needs a human to approve it. Only discrepancies whose mirror is the ERP appear.
+-- One typed row per ERP record change, in the contract reverse ETL reads: the record type
+-- (NetSuite REST), the action, the record (internal id, or the external id a create upserts
+-- by), the field (SuiteQL spelling, and `record_field`, the record API's name) with its current
+-- and desired value, the exception it fixes and whether policy needs a human to approve it.
+-- The record's fields are typed columns named as the NetSuite REST record API names them
+-- (snake case: `company_name`, `entity_ref`, `tran_date`, `payment`, ...; an invoice's lines
+-- are rows of `erp_correction_lines`); reverse ETL assembles the request body from them.
+-- `payload` (JSON text) is derived from the same values for compatibility and is not read.
+-- Only discrepancies whose mirror is the ERP appear.
 with
 
 exceptions as (
@@ -99,6 +103,13 @@ customer_bodies as (
     -- with the subsidiary of its country, else the parent
     select
         accounts.account_id,
+        accounts.account_name as company_name,
+        billing_customers.email,
+        accounts.tax_id as custentity_cl_tax_id,
+        cast(coalesce(by_currency.subsidiary_id, by_country.subsidiary_id, 1) as varchar)
+            as subsidiary_ref,
+        cast(currencies.currency_id as varchar) as currency_ref,
+        coalesce(billing_customers.currency_code, accounts.currency_code) as currency_code,
         '{"externalId": ' || {{ json_string('accounts.account_id') }}
         || ', "companyName": ' || {{ json_string('accounts.account_name') }}
         || ', "email": ' || {{ json_string('billing_customers.email') }}
@@ -144,6 +155,11 @@ invoice_bodies as (
 
     select
         invoices.invoice_id,
+        cast(xref.erp_customer_id as varchar) as entity_ref,
+        case when xref.erp_customer_id is null then xref.crm_account_id end
+            as entity_external_id,
+        cast(currencies.currency_id as varchar) as currency_ref,
+        cast(invoices.invoice_date as date) as tran_date,
         '{"externalId": ' || {{ json_string('invoices.invoice_id') }}
         || ', "otherRefNum": ' || {{ json_string('invoices.invoice_id') }}
         || ', "entity": ' || {{ json_ref('xref.erp_customer_id', 'xref.crm_account_id') }}
@@ -178,6 +194,15 @@ payment_bodies as (
     select
         payments.payment_id,
         payments.payment_reference,
+        cast(xref.erp_customer_id as varchar) as customer_ref,
+        case when xref.erp_customer_id is null then xref.crm_account_id end
+            as customer_external_id,
+        cast(currencies.currency_id as varchar) as currency_ref,
+        cast(payments.paid_at as date) as tran_date,
+        payments.amount as payment,
+        cast(invoices.erp_invoice_id as varchar) as apply_doc_ref,
+        case when invoices.erp_invoice_id is null then payments.invoice_id end
+            as apply_doc_external_id,
         '{"externalId": ' || {{ json_string('payments.payment_reference') }}
         || ', "otherRefNum": ' || {{ json_string('payments.payment_reference') }}
         || ', "customer": ' || {{ json_ref('xref.erp_customer_id', 'xref.crm_account_id') }}
@@ -241,6 +266,66 @@ corrections as (
             when exceptions.exception_type = 'invoice_missing_in_erp' then invoice_bodies.payload
             when exceptions.exception_type = 'payment_missing_in_erp' then payment_bodies.payload
         end as payload,
+        -- the record API's name of the field an update changes
+        case
+            when exceptions.correction_action like 'create%' then null
+            when exceptions.exception_type = 'invoice_duplicate_in_erp' then null
+            when exceptions.exception_type = 'customer_attribute_mismatch'
+                then case lower(exceptions.field_name)
+                    when 'companyname' then 'companyName'
+                    when 'entityid' then 'entityId'
+                    when 'isinactive' then 'isInactive'
+                    else exceptions.field_name
+                end
+            when lower(exceptions.field_name) in ('foreigntotal', 'total', 'amount')
+                then case when exceptions.exception_type like 'invoice%' then 'total' else 'payment' end
+            when lower(exceptions.field_name) = 'otherrefnum' then 'otherRefNum'
+            when lower(exceptions.field_name) = 'trandate' then 'tranDate'
+            when lower(exceptions.field_name) = 'duedate' then 'dueDate'
+            else lower(exceptions.field_name)
+        end as record_field,
+        case
+            when exceptions.exception_type = 'customer_missing_in_erp' then customer_bodies.company_name
+            when
+                exceptions.exception_type = 'customer_attribute_mismatch'
+                and lower(exceptions.field_name) = 'companyname'
+                then exceptions.correct_value
+        end as company_name,
+        customer_bodies.email,
+        customer_bodies.custentity_cl_tax_id,
+        customer_bodies.subsidiary_ref,
+        case
+            when exceptions.exception_type = 'customer_missing_in_erp' then customer_bodies.currency_ref
+            when exceptions.exception_type = 'invoice_missing_in_erp' then invoice_bodies.currency_ref
+            when exceptions.exception_type = 'payment_missing_in_erp' then payment_bodies.currency_ref
+            when exceptions.exception_type = 'invoice_currency_mismatch'
+                then cast(desired_currency.currency_id as varchar)
+        end as currency_ref,
+        invoice_bodies.entity_ref,
+        invoice_bodies.entity_external_id,
+        payment_bodies.customer_ref,
+        payment_bodies.customer_external_id,
+        coalesce(invoice_bodies.tran_date, payment_bodies.tran_date) as tran_date,
+        case
+            when exceptions.exception_type = 'invoice_missing_in_erp' then exceptions.billing_id
+            when exceptions.exception_type = 'payment_missing_in_erp'
+                then payment_bodies.payment_reference
+        end as other_ref_num,
+        case
+            when exceptions.exception_type = 'payment_missing_in_erp' then payment_bodies.payment
+            when exceptions.exception_type = 'payment_amount_mismatch'
+                then cast(exceptions.correct_value as decimal(38, 3))
+        end as payment,
+        payment_bodies.apply_doc_ref,
+        payment_bodies.apply_doc_external_id,
+        payment_bodies.payment as apply_amount,
+        case
+            when exceptions.exception_type = 'invoice_amount_mismatch'
+                then cast(exceptions.correct_value as decimal(38, 3))
+        end as total,
+        case
+            when exceptions.exception_type = 'invoice_status_mismatch' then exceptions.correct_value
+        end as status_ref,
         exceptions.currency_code,
         exceptions.amount_delta_usd,
         exceptions.requires_approval,
@@ -259,6 +344,10 @@ corrections as (
         on
             exceptions.exception_type = 'payment_missing_in_erp'
             and exceptions.billing_id = payment_bodies.payment_id
+    left join currencies as desired_currency
+        on
+            exceptions.exception_type = 'invoice_currency_mismatch'
+            and upper(exceptions.correct_value) = desired_currency.currency_code
 
 ),
 
@@ -282,7 +371,27 @@ final as (
         cast(detected_at as timestamp) as detected_at,
         cast(correction_action as varchar) as correction_action,
         cast(currency_code as varchar) as currency_code,
-        cast(severity as varchar) as severity
+        cast(severity as varchar) as severity,
+        -- the record's fields, typed, named as the NetSuite REST record API names them
+        cast(record_field as varchar) as record_field,
+        cast(company_name as varchar) as company_name,
+        cast(email as varchar) as email,
+        cast(custentity_cl_tax_id as varchar) as custentity_cl_tax_id,
+        cast(subsidiary_ref as varchar) as subsidiary_ref,
+        cast(currency_ref as varchar) as currency_ref,
+        cast(entity_ref as varchar) as entity_ref,
+        cast(entity_external_id as varchar) as entity_external_id,
+        cast(customer_ref as varchar) as customer_ref,
+        cast(customer_external_id as varchar) as customer_external_id,
+        cast(tran_date as date) as tran_date,
+        cast(other_ref_num as varchar) as other_ref_num,
+        cast(payment as decimal(38, 3)) as payment,
+        cast(apply_doc_ref as varchar) as apply_doc_ref,
+        cast(apply_doc_external_id as varchar) as apply_doc_external_id,
+        cast(apply_amount as decimal(38, 3)) as apply_amount,
+        cast(total as decimal(38, 3)) as total,
+        cast(status_ref as varchar) as status_ref,
+        cast({{ currency_exponent('currency_code') }} as integer) as currency_exponent
     from corrections
 
 )
