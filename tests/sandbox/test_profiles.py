@@ -12,6 +12,7 @@ import itertools
 import json
 from collections import Counter
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ def test_profile_json_is_written_resolved(built: dict[str, Sandbox]) -> None:
         data = json.loads(s.paths.profile.read_text())
         assert data == load_profile(name).as_json()
         assert s.manifest["profile"] == name
-        assert set(data) == {"name", "description", "crm", "billing", "erp"}
+        assert set(data) == {"name", "description", "crm", "billing", "erp", "opportunities"}
     assert built["meridian"].profile["erp"]["denied_tables"] == ["deletedrecord"]
     assert built["classic"].profile["erp"]["denied_tables"] == []
     assert built["northwind"].profile["erp"]["denied_tables"] == []
@@ -363,3 +364,43 @@ def test_the_served_erp_denies_what_the_profile_denies(built: dict[str, Sandbox]
                 assert "Record 'deletedrecord' was not found" in r.text
             else:
                 assert r.status_code == 200, (name, r.text)
+
+
+def test_amendment_amounts_follow_the_profile(built: dict[str, Sandbox]) -> None:
+    """An amendment's Amount is the contract's full new terms (`total`) or the change (`change`):
+    either way the contract's value after each won opportunity (its Amount, or the running sum)
+    is what its line items state over the term; only a change is ever negative."""
+    modes = set()
+    for name, s in built.items():
+        mode = s.profile["opportunities"]["amendment_amount"]
+        modes.add(mode)
+        contracts = {
+            r["Id"]: r
+            for r in s.crm_rows(
+                'select "Id", "ContractTerm", "Billing_Frequency__c" from "Contract"'
+            )
+        }
+        lines: dict[str, Decimal] = {}
+        for r in s.crm_rows('select "OpportunityId", "TotalPrice" from "OpportunityLineItem"'):
+            lines[r["OpportunityId"]] = lines.get(r["OpportunityId"], Decimal(0)) + Decimal(
+                r["TotalPrice"]
+            )
+        value: dict[str, Decimal] = {}
+        amendments = negative = 0
+        for o in s.crm_rows(
+            'select "Id", "ContractId", "Amount" from "Opportunity" where "IsWon" = 1'
+            ' order by "CloseDate", "CreatedDate", "Id"'
+        ):
+            c = contracts[o["ContractId"]]
+            term = c["ContractTerm"]
+            periods = term // 12 if c["Billing_Frequency__c"] == "Annual" else term
+            amount = Decimal(o["Amount"])
+            if o["ContractId"] in value:
+                amendments += 1
+                negative += amount < 0
+                amount = value[o["ContractId"]] + amount if mode == "change" else amount
+            value[o["ContractId"]] = amount
+            assert amount == lines[o["Id"]] * periods, (name, o["Id"])
+        assert amendments > 0, name
+        assert (negative > 0) == (mode == "change"), name
+    assert modes == {"total", "change"}
