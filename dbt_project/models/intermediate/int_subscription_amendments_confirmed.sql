@@ -1,6 +1,8 @@
 -- Quantity changes billing has not invoiced yet: annual plans take a downgrade without
 -- proration, and monthly plans invoice a mid-period change only on the next renewal, so billing
--- leaves no line for it until later. The CRM Upsell/Downgrade opportunity dates the change; it
+-- leaves no line for it until later. The CRM amendment dates the change (a later won opportunity
+-- on a contract already opened: int_kpi_bookings_opportunities reads behaviour, not the Type
+-- picklist); it
 -- is used only when billing confirms it (the item's next billing trace: an "Unused time on N x" proration stating the
 -- quantity before a later change, a billed quantity, else its current quantity, equals the terms),
 -- so a downgrade the legacy integration never applied does not move MRR.
@@ -8,7 +10,7 @@ with
 
 opportunities as (
 
-    select * from {{ ref('stg_crm__opportunities') }}
+    select * from {{ ref('int_kpi_bookings_opportunities') }}
 
 ),
 
@@ -92,7 +94,7 @@ amendments as (
         {{ add_seconds('cast(' ~ add_days('opportunities.close_date', 1) ~ ' as timestamp)', -1) }}
             as effective_at
     from opportunities
-    where opportunities.is_won and opportunities.opportunity_type in ('Upsell', 'Downgrade')
+    where opportunities.booking_kind = 'amendment'
 
 ),
 
