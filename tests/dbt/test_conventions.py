@@ -230,13 +230,17 @@ def test_a_currency_the_erp_never_rated_is_kept_and_flagged(company: Company) ->
         "from kpi.kpi_monthly where currency_code = 'GBP'"
     )[0]
     assert gbp["billings"] > 0 and gbp["usd"] == 0 and gbp["n"] > 0
-    # recon still reports GBP exceptions; their USD delta is 1:1 and each is listed
+    # recon still reports GBP exceptions, each listed; a money delta has no USD (never 1:1)
+    # and needs approval
     flagged = company.rows(
-        "select e.exception_id, dq.issue_id from recon.recon_exceptions as e "
+        "select e.exception_id, dq.issue_id, e.amount_delta, e.amount_delta_usd, "
+        "e.requires_approval from recon.recon_exceptions as e "
         "left join ops.dq_issues as dq on dq.source_model = 'recon_exceptions' "
         "and dq.record_id = e.exception_id where e.currency_code = 'GBP'"
     )
     assert flagged and all(r["issue_id"] is not None for r in flagged)
+    money = [r for r in flagged if r["amount_delta"]]
+    assert money and all(r["amount_delta_usd"] is None and r["requires_approval"] for r in money)
 
 
 def test_unmapped_products_and_dangling_links_are_listed(company: Company) -> None:

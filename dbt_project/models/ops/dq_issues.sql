@@ -14,7 +14,8 @@
 -- without an ERP rate for its date (fx_rate_missing) or for its currency at all
 -- (currency_unknown), a Stripe product mapped to no product code (product_unmapped), a link
 -- that names a record the other system does not have, or a record tied to nothing
--- (link_unresolved). The marts keep these rows (USD figures exclude what has no rate);
+-- (link_unresolved), an ERP currency in use whose precision is not its ISO 4217 minor unit
+-- (currency_precision_mismatch). The marts keep these rows (USD figures exclude what has no rate);
 -- `issue_id` hashes type, model and record, so it is stable across runs.
 with
 
@@ -112,21 +113,77 @@ kpi_issues as (
 
 recon_issues as (
 
-    -- recon still scores the exception: its USD delta counts the amount 1:1 until a rate exists
+    -- recon still reports the exception, without a USD delta (never at 1:1): it needs approval
     select
         'currency_unknown' as issue_type,
         exceptions.owner_system as source_system,
         'recon_exceptions' as source_model,
         exceptions.exception_id as record_id,
         'the ERP has no rate for ' || exceptions.currency_code
-        || ' against {{ var("reporting_currency") }}: amount_delta_usd counts amount_delta 1:1'
-        || ' (severity and approval only)' as reason,
+        || ' against {{ var("reporting_currency") }}: amount_delta_usd is null where amount_delta'
+        || ' is not zero, and a correction of it needs approval' as reason,
         exceptions.currency_code,
         exceptions.amount_delta as amount,
         exceptions.detected_at
     from {{ ref('recon_exceptions') }} as exceptions
     left join first_rates on exceptions.currency_code = first_rates.currency_code
     where exceptions.currency_code is not null and first_rates.currency_code is null
+
+),
+
+iso_4217 as (
+
+    select
+        upper(currency_code) as currency_code,
+        minor_unit
+    from {{ ref('iso_4217_currencies') }}
+
+),
+
+currencies_in_use as (
+
+    select upper(currency_code) as currency_code from {{ ref('fct_invoice') }}
+    union
+    select upper(currency_code) as currency_code from {{ ref('int_erp_invoices') }}
+
+),
+
+precision_issues as (
+
+    -- the ERP rounds amounts to its currencyprecision: where it is not the ISO 4217 minor unit
+    -- of a currency in use, the ERP and billing amounts can differ by less than a minor unit
+    select
+        'currency_precision_mismatch' as issue_type,
+        'erp' as source_system,
+        'stg_erp__currencies' as source_model,
+        cast(erp_currencies.currency_id as varchar) as record_id,
+        case
+            when iso_4217.currency_code is null
+                then
+                    'ERP currency ' || erp_currencies.currency_code || ' (precision '
+                    || coalesce(cast(erp_currencies.currency_precision as varchar), 'null')
+                    || ') is not an active ISO 4217 currency; closeloop reads its amounts with '
+                    || cast({{ currency_exponent('erp_currencies.currency_code') }} as varchar)
+                    || ' decimals'
+            else
+                'ERP currency ' || erp_currencies.currency_code || ' has currencyprecision '
+                || coalesce(cast(erp_currencies.currency_precision as varchar), 'null')
+                || ', ISO 4217 gives ' || cast(iso_4217.minor_unit as varchar)
+                || ' decimals (closeloop reads billing amounts with '
+                || cast({{ currency_exponent('erp_currencies.currency_code') }} as varchar)
+                || '): the ERP may round amounts otherwise than billing does'
+        end as reason,
+        erp_currencies.currency_code,
+        cast(null as decimal(38, 3)) as amount,
+        erp_currencies.last_modified_at as detected_at
+    from {{ ref('stg_erp__currencies') }} as erp_currencies
+    inner join currencies_in_use
+        on upper(erp_currencies.currency_code) = currencies_in_use.currency_code
+    left join iso_4217 on upper(erp_currencies.currency_code) = iso_4217.currency_code
+    where
+        iso_4217.currency_code is null
+        or erp_currencies.currency_precision is null
+        or erp_currencies.currency_precision <> iso_4217.minor_unit
 
 ),
 
@@ -263,6 +320,8 @@ unioned as (
     select * from kpi_issues
     union all
     select * from recon_issues
+    union all
+    select * from precision_issues
     union all
     select * from product_issues
     union all

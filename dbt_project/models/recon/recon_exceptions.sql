@@ -93,7 +93,11 @@ scored as (
 
     select
         *,
-        {{ to_usd('coalesce(amount_delta, 0)', 'coalesce(usd_per_unit, 1)') }} as amount_delta_usd,
+        -- a currency the ERP never rated has no USD delta (never 1:1; ops.dq_issues lists it)
+        case
+            when coalesce(amount_delta, 0) = 0 then cast(0 as decimal(38, 2))
+            else {{ to_usd('amount_delta', 'usd_per_unit') }}
+        end as amount_delta_usd,
         {{ days_between('detected_at', 'as_of_at') }} as age_days
     from enriched
 
@@ -117,7 +121,8 @@ final as (
             when
                 base_severity = 'medium'
                 and (
-                    abs(amount_delta_usd) >= {{ var('approval_amount_usd', 1000) }}
+                    amount_delta_usd is null
+                    or abs(amount_delta_usd) >= {{ var('approval_amount_usd', 1000) }}
                     or age_days > {{ var('exception_escalation_days') }}
                 )
                 then 'high'
@@ -137,6 +142,7 @@ final as (
         -- booleans
         (
             is_money_changing
+            or amount_delta_usd is null
             or abs(amount_delta_usd) >= {{ var('approval_amount_usd', 1000) }}
         ) as requires_approval,
         -- timestamps
