@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from closeloop.publish import publish_after_build
 from closeloop.settings import Settings
 from ingestion.pipelines import ERP_SWEEP_NOW, IngestError, run_system
 from orchestration.defs.dbt.assets import model_key
@@ -238,6 +239,8 @@ def erp_writeback_verify(
     if pending.get("applied", 0) or pending.get("escalated", 0):
         refreshed = _refresh_erp_view(context, settings)
     result = run_verify(settings, load_policy(), actor=_actor(context))
+    if refreshed["models_rebuilt"]:
+        publish_after_build(settings)  # BI's read-only copy: the rebuilt, verified reconciliation
     yield dg.MaterializeResult(
         metadata={
             "rows_verified": len(result.verified),
