@@ -603,7 +603,7 @@ def writeback_status() -> None:
     from reverse_etl.ledger import Ledger
 
     try:
-        with Ledger(_settings().duckdb_path) as ledger:
+        with Ledger.open(_settings()) as ledger:
             summary = ledger.summary()
     except duckdb.IOException as exc:
         _locked(exc)

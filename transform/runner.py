@@ -26,6 +26,8 @@ class DbtOutcome:
     statuses: dict[str, str] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the error lines dbt logged (e.g. why a run-operation failed)
+    errors: list[str] = field(default_factory=list)
     result: Any = None
     exception: BaseException | None = None
 
@@ -102,12 +104,23 @@ def run_dbt(
     if target_path is not None:
         cli += ["--target-path", str(target_path)]
     log.info("dbt %s (target %s)", " ".join(args), env[DBT_TARGET_ENV])
+    errors: list[str] = []
+
+    def keep_errors(event: Any) -> None:
+        # what dbt only logs (a run-operation's compilation error, ...), kept for the caller
+        if getattr(event.info, "level", "") == "error" and event.info.msg:
+            errors.append(str(event.info.msg))
+
     with patched_env(env):
-        res = dbtRunner().invoke(cli)
-    outcome = DbtOutcome(success=bool(res.success), result=res, exception=res.exception)
+        res = dbtRunner(callbacks=[keep_errors]).invoke(cli)
+    outcome = DbtOutcome(
+        success=bool(res.success), result=res, exception=res.exception, errors=errors
+    )
     results = getattr(res.result, "results", None) or []
     for node_result in results:
-        name = getattr(node_result.node, "unique_id", str(node_result.node))
+        node = getattr(node_result, "node", None)  # a run-operation's results carry no node
+        name = getattr(node, "unique_id", None) or getattr(node_result, "unique_id", None)
+        name = name or str(node)
         status = str(node_result.status)
         outcome.statuses[name] = status
         if status in ("error", "fail", "runtime error"):

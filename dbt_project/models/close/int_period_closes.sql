@@ -1,0 +1,38 @@
+-- Each month's close state from the period log (`closeloop close` / `closeloop reopen`): the
+-- latest event decides. A closed month has the close_id whose figures are frozen.
+with
+
+events as (
+
+    select * from {{ source('period_close', 'period_log') }}
+
+),
+
+latest as (
+
+    select
+        period_month,
+        action,
+        close_id,
+        actor,
+        reason,
+        recorded_at
+    from events
+    qualify row_number() over (partition by period_month order by recorded_at desc) = 1
+
+),
+
+final as (
+
+    select
+        cast(period_month as date) as period_month,
+        cast(action = 'close' as boolean) as is_closed,
+        cast(close_id as varchar) as close_id,
+        cast(actor as varchar) as actor,
+        cast(reason as varchar) as reason,
+        cast(recorded_at as timestamp) as recorded_at
+    from latest
+
+)
+
+select * from final
