@@ -125,6 +125,8 @@ def test_detected_conventions_equal_the_profile(landed: dict[str, Path], name: s
     assert detected["erp.invoice_reference_value"] == erp["invoice_reference_value"]
     assert detected["erp.payment_key"] == erp["payment_key"]
     assert detected["erp.deleted_records_permission"] == erp["deleted_records_permission"]
+    amendments = profile["opportunities"]["amendment_amount"]
+    assert detected["opportunities.amendment_amount"] == amendments
     # a field the company never sets is seen as unused (others may be unused by chance)
     assert set(billing["unused_optional_fields"]) <= set(detected["billing.unused_optional_fields"])
 

@@ -31,6 +31,7 @@ from closeloop.doctor.conventions import (
     link_columns,
     link_conflicts,
     metadata_keys,
+    opportunity_amendments,
     optional_fields,
     payment_keys,
     product_mapping,
@@ -118,6 +119,7 @@ def diagnose(
             "fx_rates": fx,
             "deleted_records": deleted_records(landing),
             "optional_fields": optional_fields(landing),
+            "opportunity_amendments": opportunity_amendments(landing),
         },
     }
     report["coverage"] = coverage(landing, customer_link, subscription_link, products, *patterns)
@@ -161,6 +163,7 @@ def detected_conventions(report: dict[str, Any]) -> dict[str, Any]:
         "erp.payment_key": conv["payment_keys"].get("payment_key"),
         "erp.deleted_records_permission": conv["deleted_records"]["permission"],
         "billing.unused_optional_fields": conv["optional_fields"]["unused"],
+        "opportunities.amendment_amount": conv["opportunity_amendments"].get("amendment_amount"),
     }
 
 

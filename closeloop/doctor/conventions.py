@@ -743,3 +743,48 @@ def deleted_records(landing: Landing) -> dict[str, Any]:
         "permission": permission,
         "note": note,
     }
+
+
+#: an amendment at least this share of its contract's opening Amount restates the whole contract
+AMENDMENT_TOTAL_RATIO = 0.6
+
+
+def opportunity_amendments(landing: Landing) -> dict[str, Any]:
+    """How won amendments' Opportunity Amount reads, by the rule of dbt var
+    `opportunity_amendment_amount: auto` (docs/metrics.md, "Bookings"): an amendment is a later
+    won opportunity on a ContractId an earlier won one opened; `change` when any is negative,
+    else `total` when their median is at least 0.6 of the contract's opening Amount, else
+    `change`; none without amendments (both readings book the same)."""
+    if not landing.has("raw_crm", "opportunity", "id", "contract_id", "is_won", "amount"):
+        return {
+            "available": False,
+            "reason": "raw_crm.opportunity (contract_id, amount) not landed",
+        }
+    order = ", ".join(
+        c for c in ("close_date", "created_date", "id") if landing.has("raw_crm", "opportunity", c)
+    )
+    window = f"over (partition by contract_id order by {order})"
+    n, negative, median = landing.one(
+        "with won as (select cast(amount as double) as amount, "
+        f"row_number() {window} as seq, first_value(cast(amount as double)) {window} as opening "
+        f"from {t('raw_crm', 'opportunity')} "
+        "where is_won and contract_id is not null and amount is not null "
+        f"and {not_deleted(landing, 'raw_crm', 'opportunity')}) "
+        "select count(*), count(*) filter (where amount < 0), "
+        "median(amount / nullif(opening, 0)) from won where seq > 1"
+    )
+    reading = None
+    if n:
+        if negative:
+            reading = "change"
+        elif median is None or median >= AMENDMENT_TOTAL_RATIO:
+            reading = "total"
+        else:
+            reading = "change"
+    return {
+        "available": True,
+        "won_amendments": int(n),
+        "negative": int(negative),
+        "median_ratio_to_opening": None if median is None else round(float(median), 4),
+        "amendment_amount": reading,
+    }

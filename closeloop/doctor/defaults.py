@@ -21,6 +21,7 @@ CONTRACT_DEFAULTS: dict[str, Any] = {
     "stripe_invoice_number_pattern": "[A-Z0-9]{3,12}-[0-9]{4,}",
     "erp_payment_reference": "auto",
     "reporting_currency": "USD",
+    "opportunity_amendment_amount": "auto",
 }
 
 

@@ -227,6 +227,13 @@ def render(report: dict[str, Any], console: Any) -> None:
             ),
         )
     )
+    amend = conv["opportunity_amendments"]
+    if amend.get("available"):
+        console.print(
+            f"Won amendments (later won opportunities on a contract): {amend['won_amendments']:,}, "
+            f"{amend['negative']:,} negative, median {amend['median_ratio_to_opening']} of the "
+            f"contract's opening Amount: Amount reads as {amend['amendment_amount'] or 'either'}"
+        )
     deleted = conv["deleted_records"]
     console.print(
         f"NetSuite deletedrecord: {deleted['note']}"

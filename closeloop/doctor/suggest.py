@@ -69,6 +69,13 @@ def suggest(report: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
         dbt_vars["erp_payment_reference"] = pay
         why["erp_payment_reference"] = f"ERP payments are keyed by the {pay} id"
 
+    amend = conv["opportunity_amendments"].get("amendment_amount")
+    configured_amend = defaults.get("opportunity_amendment_amount", "auto")
+    if amend and configured_amend not in ("auto", amend):
+        dbt_vars["opportunity_amendment_amount"] = amend
+        reads = "the change" if amend == "change" else "the full new terms"
+        why["opportunity_amendment_amount"] = f"won amendments' Amount reads as {reads}"
+
     env: list[str] = []
     notes: list[str] = []
     if conv["deleted_records"]["key_sweep_last"] and not conv["deleted_records"]["landed"]:
