@@ -48,10 +48,14 @@ won as (
         opportunities.currency_code,
         opportunities.close_date,
         opportunities.created_at,
-        cast(coalesce(opportunities.amount, 0) as decimal(38, 3)) as amount
+        cast(opportunities.amount as decimal(38, 3)) as amount
     from opportunities
     left join xref on opportunities.account_id = xref.crm_account_id
-    where opportunities.is_won and opportunities.close_date is not null
+    -- without an Amount a won opportunity books nothing and is no event of its contract
+    where
+        opportunities.is_won
+        and opportunities.close_date is not null
+        and opportunities.amount is not null
 
 ),
 
