@@ -1,4 +1,5 @@
-"""The write-back ledger, durable in the warehouse (DuckDB schema `writeback_ledger`).
+"""The write-back ledger, durable in the warehouse (schema `writeback_ledger`, on DuckDB or
+Snowflake: the SQL here runs on both through `reverse_etl.warehouse`).
 
 Tables:
 
@@ -12,7 +13,8 @@ Tables:
 - `approvals`: who approved which exact write, and when.
 - `runs`: every plan/approve/apply/verify run with its counts and the policy digest.
 
-Secrets never reach it: requests are stored as method, path and body only.
+Secrets never reach it: requests are stored as method, path and body only. JSON documents are
+`json` columns on DuckDB and `varchar` on Snowflake, written and read as JSON text.
 """
 
 from __future__ import annotations
@@ -26,19 +28,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from closeloop.settings import Settings
 from reverse_etl.client import dumps, loads
 from reverse_etl.plan import APPLY, APPROVAL, REFUSED, SKIP, Check, PlanItem
+from reverse_etl.warehouse import Warehouse
 
 SCHEMA = "writeback_ledger"
+#: Most ids bound in one `in (...)` list.
+IN_CHUNK = 500
 #: Statuses after which a correction is never written again.
 DONE = ("applied", "verified", "escalated")
 _STATUS_OF = {APPLY: "ready", APPROVAL: "awaiting_approval", SKIP: "skipped", REFUSED: "refused"}
 
-_DDL = f"""
-create schema if not exists {SCHEMA};
-create table if not exists {SCHEMA}.items (
+_DDL = """
+create schema if not exists {schema};
+create table if not exists {schema}.items (
     correction_id varchar not null,
     exception_id varchar,
     exception_type varchar,
@@ -55,55 +59,55 @@ create table if not exists {SCHEMA}.items (
     parent_id varchar,
     method varchar,
     path varchar,
-    body json,
+    body {json},
     if_match varchar,
     idempotency_key varchar,
-    checks json,
-    before json,
+    checks {json},
+    before {json},
     fingerprint varchar,
     status varchar,
     approved_by varchar,
-    approved_at timestamptz,
+    approved_at {timestamp},
     plan_run_id varchar,
-    planned_at timestamptz,
-    applied_at timestamptz,
-    verified_at timestamptz,
+    planned_at {timestamp},
+    applied_at {timestamp},
+    verified_at {timestamp},
     note varchar
 );
-create table if not exists {SCHEMA}.attempts (
+create table if not exists {schema}.attempts (
     attempt_id varchar not null,
     correction_id varchar not null,
     run_id varchar,
     attempt_no integer,
-    started_at timestamptz,
-    finished_at timestamptz,
+    started_at {timestamp},
+    finished_at {timestamp},
     method varchar,
     path varchar,
     idempotency_key varchar,
     if_match varchar,
-    before json,
-    after json,
+    before {json},
+    after {json},
     result varchar,
     http_status integer,
-    erp_response json,
+    erp_response {json},
     approver varchar
 );
-create table if not exists {SCHEMA}.approvals (
+create table if not exists {schema}.approvals (
     correction_id varchar not null,
     fingerprint varchar,
     approved_by varchar not null,
-    approved_at timestamptz not null,
+    approved_at {timestamp} not null,
     run_id varchar
 );
-create table if not exists {SCHEMA}.runs (
+create table if not exists {schema}.runs (
     run_id varchar not null,
     kind varchar not null,
-    started_at timestamptz,
-    finished_at timestamptz,
+    started_at {timestamp},
+    finished_at {timestamp},
     actor varchar,
     policy_sha varchar,
     status varchar,
-    summary json
+    summary {json}
 );
 """
 
@@ -122,37 +126,56 @@ def _json(value: Any) -> str | None:
     return None if value is None else dumps(value)
 
 
+def _in_list(ids: list[str]) -> str:
+    return "(" + ", ".join("?" for _ in ids) + ")"
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i : i + IN_CHUNK] for i in range(0, len(ids), IN_CHUNK)]
+
+
 class Ledger:
-    """The ledger over one DuckDB connection (DuckDB allows one writing process at a time).
+    """The ledger over one warehouse connection (DuckDB allows one writing process at a time).
 
     Args:
-        path: the warehouse file (`Settings.duckdb_path`).
-        con: an open connection to use instead (the caller closes it).
+        path: a DuckDB warehouse file (`Settings.duckdb_path`).
+        con: an open connection (DuckDB or Snowflake) or `Warehouse` to use instead (the
+            caller closes it).
     """
 
-    def __init__(
-        self, path: Path | str | None = None, con: duckdb.DuckDBPyConnection | None = None
-    ) -> None:
+    def __init__(self, path: Path | str | None = None, con: Any = None) -> None:
         if con is None:
             if path is None:
                 raise ValueError("Ledger needs a warehouse path or a connection")
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            con = duckdb.connect(str(path))
-            self._owned = True
+            self.wh = Warehouse.duckdb(path)
         else:
-            self._owned = False
-        self.con = con
+            self.wh = Warehouse.wrap(con)
+        self._setup()
+
+    @classmethod
+    def open(cls, settings: Settings) -> Ledger:
+        """The ledger in the warehouse the settings name (DuckDB file or Snowflake)."""
+        ledger = cls.__new__(cls)
+        ledger.wh = Warehouse.connect(settings)
+        ledger._setup()
+        return ledger
+
+    def _setup(self) -> None:
         # one connection, used from the apply worker threads too
-        self.lock = threading.RLock()
+        self.lock: threading.RLock = self.wh.lock
+        self.con = self.wh.con
         with self.lock:
-            self.con.execute(_DDL)
+            self.wh.script(
+                _DDL.format(
+                    schema=SCHEMA,
+                    json=self.wh.json_type,
+                    timestamp="timestamptz" if self.wh.kind == "duckdb" else "timestamp_tz",
+                )
+            )
 
     def close(self) -> None:
         """Checkpoint and close (only a connection this object opened)."""
-        if self._owned:
-            with self.lock:
-                self.con.execute("checkpoint")
-                self.con.close()
+        self.wh.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -166,7 +189,7 @@ class Ledger:
         """Record the start of a run; returns its id."""
         run_id = new_id(kind)
         with self.lock:
-            self.con.execute(
+            self.wh.execute(
                 f"insert into {SCHEMA}.runs (run_id, kind, started_at, actor, policy_sha, status)"
                 " values (?, ?, ?, ?, ?, 'running')",
                 [run_id, kind, now(), actor, policy_sha],
@@ -176,7 +199,7 @@ class Ledger:
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
         """Record the end of a run with its counts."""
         with self.lock:
-            self.con.execute(
+            self.wh.execute(
                 f"update {SCHEMA}.runs set finished_at = ?, status = ?, summary = ? "
                 "where run_id = ?",
                 [now(), status, json.dumps(summary, default=str), run_id],
@@ -187,7 +210,7 @@ class Ledger:
     def statuses(self) -> dict[str, str]:
         """correction_id -> status of every correction in the ledger."""
         with self.lock:
-            rows = self.con.execute(f"select correction_id, status from {SCHEMA}.items").fetchall()
+            rows = self.wh.query(f"select correction_id, status from {SCHEMA}.items")
         return {r[0]: r[1] for r in rows}
 
     def store_plan(self, items: Iterable[PlanItem], run_id: str) -> dict[str, int]:
@@ -203,10 +226,10 @@ class Ledger:
             existing = self.statuses()
             approvals = {
                 (r[0], r[1]): (r[2], r[3])
-                for r in self.con.execute(
+                for r in self.wh.query(
                     f"select correction_id, fingerprint, approved_by, approved_at "
                     f"from {SCHEMA}.approvals order by approved_at"
-                ).fetchall()
+                )
             }
             rows = []
             replace = []
@@ -235,16 +258,15 @@ class Ledger:
                         run_id, at,
                     ]
                 )  # fmt: skip
-            self.con.execute("begin")
+            self.wh.execute("begin")
             try:
-                if replace:
-                    self.con.execute(
-                        f"delete from {SCHEMA}.items where correction_id in "
-                        f"(select unnest(?::varchar[]))",
-                        [replace],
+                for chunk in _chunks(replace):
+                    self.wh.execute(
+                        f"delete from {SCHEMA}.items where correction_id in {_in_list(chunk)}",
+                        chunk,
                     )
                 if rows:
-                    self.con.executemany(
+                    self.wh.executemany(
                         f"insert into {SCHEMA}.items (correction_id, exception_id, "
                         "exception_type, record_type, action, erp_id, external_id, field, "
                         "current_value, desired_value, amount_delta_usd, decision, reason, "
@@ -253,23 +275,19 @@ class Ledger:
                         "planned_at) values (" + ", ".join(["?"] * 27) + ")",
                         rows,
                     )
-                self.con.execute("commit")
+                self.wh.execute("commit")
             except BaseException:
-                self.con.execute("rollback")
+                self.wh.execute("rollback")
                 raise
         return counts
 
     def items(self, where: str = "true", params: list[Any] | None = None) -> list[dict[str, Any]]:
         """Ledger items as dicts (JSON columns parsed), ordered by correction id."""
-        with self.lock:
-            cur = self.con.execute(
-                f"select * from {SCHEMA}.items where {where} order by correction_id", params or []
-            )
-            cols = [d[0] for d in cur.description or []]
-            rows = cur.fetchall()
+        found = self.wh.records(
+            f"select * from {SCHEMA}.items where {where} order by correction_id", params or []
+        )
         out = []
-        for r in rows:
-            d = dict(zip(cols, r, strict=True))
+        for d in found:
             for key in ("body", "checks", "before"):
                 if d[key] is not None:
                     d[key] = loads(d[key])
@@ -290,7 +308,11 @@ class Ledger:
             raise ValueError("an approval needs an approver")
         with self.lock:
             if ids:
-                found = self.items("correction_id in (select unnest(?::varchar[]))", [ids])
+                found = [
+                    i
+                    for chunk in _chunks(list(ids))
+                    for i in self.items(f"correction_id in {_in_list(chunk)}", chunk)
+                ]
             else:
                 found = self.items("exception_type = ?", [exception_type])
             by_id = {i["correction_id"]: i for i in found}
@@ -306,11 +328,12 @@ class Ledger:
                     if ids:
                         problems.append(f"{cid}: is {item['status']}, not awaiting approval")
                     continue
-                self.con.execute(
-                    f"insert into {SCHEMA}.approvals values (?, ?, ?, ?, ?)",
+                self.wh.execute(
+                    f"insert into {SCHEMA}.approvals (correction_id, fingerprint, approved_by, "
+                    "approved_at, run_id) values (?, ?, ?, ?, ?)",
                     [cid, item["fingerprint"], approver, at, run_id],
                 )
-                self.con.execute(
+                self.wh.execute(
                     f"update {SCHEMA}.items set status = 'ready', approved_by = ?, "
                     "approved_at = ? where correction_id = ?",
                     [approver, at, cid],
@@ -327,18 +350,18 @@ class Ledger:
     def attempts_of(self, correction_id: str) -> int:
         """How many attempts a correction has had."""
         with self.lock:
-            row = self.con.execute(
+            rows = self.wh.query(
                 f"select count(*) from {SCHEMA}.attempts where correction_id = ?", [correction_id]
-            ).fetchone()
-        return int(row[0]) if row else 0
+            )
+        return int(rows[0][0]) if rows else 0
 
     def begin_attempt(self, item: dict[str, Any], run_id: str, approver: str) -> str:
         """Durably record that a write is about to go out (before it does)."""
         attempt_id = new_id("att")
         with self.lock:
             n = self.attempts_of(item["correction_id"]) + 1
-            self.con.execute("begin")
-            self.con.execute(
+            self.wh.execute("begin")
+            self.wh.execute(
                 f"insert into {SCHEMA}.attempts (attempt_id, correction_id, run_id, attempt_no, "
                 "started_at, method, path, idempotency_key, if_match, before, after, result, "
                 "approver) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_flight', ?)",
@@ -348,11 +371,11 @@ class Ledger:
                     _json(item["before"]), _json(item["body"]), approver,
                 ],
             )  # fmt: skip
-            self.con.execute(
+            self.wh.execute(
                 f"update {SCHEMA}.items set status = 'in_flight' where correction_id = ?",
                 [item["correction_id"]],
             )
-            self.con.execute("commit")
+            self.wh.execute("commit")
         return attempt_id
 
     def end_attempt(
@@ -368,23 +391,29 @@ class Ledger:
         """Record how an attempt ended and move the correction to its new status."""
         at = now()
         with self.lock:
-            self.con.execute("begin")
-            self.con.execute(
+            self.wh.execute("begin")
+            self.wh.execute(
                 f"update {SCHEMA}.attempts set finished_at = ?, result = ?, http_status = ?, "
                 "erp_response = ? where attempt_id = ?",
                 [at, result, http_status, _json(response), attempt_id],
             )
-            self.con.execute(
-                f"update {SCHEMA}.items set status = ?, note = ?, applied_at = "
-                "case when ? = 'applied' then ? else applied_at end where correction_id = ?",
-                [status, note, status, at, correction_id],
-            )
-            self.con.execute("commit")
+            if status == "applied":
+                self.wh.execute(
+                    f"update {SCHEMA}.items set status = ?, note = ?, applied_at = ? "
+                    "where correction_id = ?",
+                    [status, note, at, correction_id],
+                )
+            else:
+                self.wh.execute(
+                    f"update {SCHEMA}.items set status = ?, note = ? where correction_id = ?",
+                    [status, note, correction_id],
+                )
+            self.wh.execute("commit")
 
     def resolve_in_flight(self, correction_id: str, landed: bool) -> None:
         """Close attempts a crash left open: `landed` or `lost` as the ERP's state says."""
         with self.lock:
-            self.con.execute(
+            self.wh.execute(
                 f"update {SCHEMA}.attempts set finished_at = ?, result = ? "
                 "where correction_id = ? and result = 'in_flight'",
                 [now(), "landed_response_lost" if landed else "not_landed", correction_id],
@@ -395,7 +424,7 @@ class Ledger:
     def mark_verified(self, correction_id: str, verified: bool, note: str) -> None:
         """`verified` when its exception is gone from recon_exceptions, else `escalated`."""
         with self.lock:
-            self.con.execute(
+            self.wh.execute(
                 f"update {SCHEMA}.items set status = ?, verified_at = ?, note = ? "
                 "where correction_id = ?",
                 ["verified" if verified else "escalated", now(), note, correction_id],
@@ -404,10 +433,20 @@ class Ledger:
     def summary(self) -> dict[str, int]:
         """Number of corrections by status."""
         with self.lock:
-            rows = self.con.execute(
+            rows = self.wh.query(
                 f"select status, count(*) from {SCHEMA}.items group by status order by status"
-            ).fetchall()
+            )
         return {r[0]: int(r[1]) for r in rows}
+
+
+def rows_query(table: str, column: str, value: str) -> str:
+    """The SQL listing a run's ledger rows (shown to people, e.g. in the Dagster UI)."""
+    return f"select * from {SCHEMA}.{table} where {column} = '{value}'"
+
+
+def verify_rows_query() -> str:
+    """The SQL listing the verified and escalated ledger rows."""
+    return f"select * from {SCHEMA}.items where status in ('verified', 'escalated')"
 
 
 def checks_from_json(value: Any) -> list[Check]:

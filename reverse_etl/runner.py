@@ -11,7 +11,8 @@ from reverse_etl.corrections import Correction, read_corrections
 from reverse_etl.ledger import Ledger
 from reverse_etl.plan import PlanItem, Planner
 from reverse_etl.policy import Policy
-from reverse_etl.verify import VerifyResult, verify
+from reverse_etl.verify import VerifyResult, open_exceptions_by_type, verify
+from reverse_etl.warehouse import Warehouse
 
 
 def make_client(settings: Settings, policy: Policy) -> RecordClient:
@@ -46,10 +47,9 @@ def run_plan(
         (run id, plan items, counts by decision plus `kept` and `erp_requests`: the requests
         the plan sent to the ERP, retries included).
     """
-    with Ledger(settings.duckdb_path) as ledger, make_client(settings, policy) as client:
+    with Ledger.open(settings) as ledger, make_client(settings, policy) as client:
         if corrections is None:
-            with ledger.lock:
-                corrections = read_corrections(ledger.con)
+            corrections = read_corrections(ledger.wh)
         run_id = ledger.start_run("plan", actor, policy.sha)
         done = {
             cid for cid, s in ledger.statuses().items() if s in ("applied", "verified", "escalated")
@@ -72,7 +72,7 @@ def run_approve(
     exception_type: str | None = None,
 ) -> tuple[list[str], list[str]]:
     """Approve corrections by id or by exception type; returns (approved, problems)."""
-    with Ledger(settings.duckdb_path) as ledger:
+    with Ledger.open(settings) as ledger:
         run_id = ledger.start_run("approve", approver, policy.sha)
         approved, problems = ledger.approve(ids, exception_type, approver, run_id)
         ledger.finish_run(run_id, "done", {"approved": len(approved), "problems": len(problems)})
@@ -83,13 +83,13 @@ def run_apply(
     settings: Settings, policy: Policy, actor: str | None = None, max_rows: int | None = None
 ) -> ApplyResult:
     """Apply the stored plan's ready corrections."""
-    with Ledger(settings.duckdb_path) as ledger, make_client(settings, policy) as client:
+    with Ledger.open(settings) as ledger, make_client(settings, policy) as client:
         return apply_plan(ledger, client, policy, actor=actor, max_rows=max_rows)
 
 
 def run_verify(settings: Settings, policy: Policy, actor: str | None = None) -> VerifyResult:
     """Verify applied corrections against the freshly built `recon_exceptions`."""
-    with Ledger(settings.duckdb_path) as ledger:
+    with Ledger.open(settings) as ledger:
         run_id = ledger.start_run("verify", actor, policy.sha)
         result = verify(ledger)
         summary: dict[str, Any] = {
@@ -99,3 +99,22 @@ def run_verify(settings: Settings, policy: Policy, actor: str | None = None) -> 
         }
         ledger.finish_run(run_id, "done", summary)
         return result
+
+
+def exceptions_by_type(settings: Settings) -> dict[str, int]:
+    """What the reconciliation found (the input of a plan): open exceptions by type."""
+    with Warehouse.connect(settings) as wh:
+        return open_exceptions_by_type(wh)
+
+
+def ledger_summary(settings: Settings) -> dict[str, int]:
+    """Corrections in the ledger by status."""
+    with Ledger.open(settings) as ledger:
+        return ledger.summary()
+
+
+def needs_reread(settings: Settings) -> bool:
+    """Whether verify has anything to look at: corrections applied (or escalated before),
+    whose effect must first be read back from the ERP and rebuilt."""
+    summary = ledger_summary(settings)
+    return bool(summary.get("applied", 0) or summary.get("escalated", 0))

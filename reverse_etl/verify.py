@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-import duckdb
-
-from reverse_etl.corrections import ContractError, find_model
+from reverse_etl.corrections import ContractError
 from reverse_etl.ledger import Ledger
+from reverse_etl.warehouse import Warehouse
+
+#: What must be rebuilt after a write for verify to see the ERP as it now is: the models between
+#: the raw ERP tables and the corrections (dbt selection).
+VERIFY_REBUILD = "source:raw_erp+,+erp_corrections"
 
 
 @dataclass
@@ -19,18 +23,32 @@ class VerifyResult:
     awaiting_approval: int = 0
 
 
-def open_exception_ids(con: duckdb.DuckDBPyConnection) -> set[str]:
+def open_exception_ids(con: Any) -> set[str]:
     """The `exception_id`s currently in `recon_exceptions`.
+
+    Args:
+        con: a `Warehouse`, or an open DuckDB / Snowflake connection.
 
     Raises:
         ContractError: when the model is not in the warehouse.
     """
-    table = find_model(con, "recon_exceptions")
+    wh = Warehouse.wrap(con)
+    table = wh.find_model("recon_exceptions")
     if table is None:
         raise ContractError(
             "the warehouse has no recon_exceptions model: run `closeloop transform`"
         )
-    return {str(r[0]) for r in con.execute(f"select exception_id from {table}").fetchall()}
+    return {str(r[0]) for r in wh.query(f"select exception_id from {table}")}
+
+
+def open_exceptions_by_type(con: Any) -> dict[str, int]:
+    """Open exceptions by type in `recon_exceptions` (empty when the model is not built)."""
+    wh = Warehouse.wrap(con)
+    table = wh.find_model("recon_exceptions")
+    if table is None:
+        return {}
+    rows = wh.query(f"select exception_type, count(*) from {table} group by exception_type")
+    return {str(t): int(n) for t, n in sorted(rows)}
 
 
 def verify(ledger: Ledger, open_ids: set[str] | None = None) -> VerifyResult:
@@ -41,8 +59,7 @@ def verify(ledger: Ledger, open_ids: set[str] | None = None) -> VerifyResult:
         open_ids: the open exception ids (read from the warehouse when omitted).
     """
     if open_ids is None:
-        with ledger.lock:
-            open_ids = open_exception_ids(ledger.con)
+        open_ids = open_exception_ids(ledger.wh)
     result = VerifyResult()
     for item in ledger.items("status in ('applied', 'escalated')"):
         cid = item["correction_id"]

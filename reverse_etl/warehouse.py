@@ -70,7 +70,9 @@ class Warehouse:
     def wrap(cls, con: Any) -> Warehouse:
         """An open connection (the caller closes it): DuckDB's, or a Snowflake connector's."""
         if isinstance(con, Warehouse):
-            return con
+            view = cls(con.con, con.kind, owned=False)
+            view.lock = con.lock
+            return view
         module = type(con).__module__
         kind: Kind = "snowflake" if "snowflake" in module or "fakesnow" in module else "duckdb"
         return cls(con, kind, owned=False)
@@ -104,8 +106,18 @@ class Warehouse:
                 # one connection, one transaction: a DuckDB cursor would be a second one
                 return self.con.execute(sql, list(params) if params else [])
             cur = self.con.cursor()
-            cur.execute(sql, list(params) if params else None)
+            if params:
+                cur.execute(self._bind(sql), list(params))
+            else:
+                cur.execute(sql)
             return cur
+
+    def _bind(self, sql: str) -> str:
+        """`?` placeholders in the connection's style (a Snowflake connection opened elsewhere
+        may bind client-side, `%s`, where a literal `%` is written `%%`)."""
+        if getattr(self.con, "_paramstyle", "qmark") in ("qmark", "numeric"):
+            return sql
+        return sql.replace("%", "%%").replace("?", "%s")
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for each row of parameters."""
@@ -116,7 +128,7 @@ class Warehouse:
                 self.con.executemany(sql, [list(r) for r in rows])
                 return
             cur = self.con.cursor()
-            cur.executemany(sql, [list(r) for r in rows])
+            cur.executemany(self._bind(sql), [list(r) for r in rows])
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         """Rows of a query."""
