@@ -21,29 +21,18 @@ mrr as (
 
 ),
 
-xref as (
-
-    select
-        billing_customer_id,
-        min(customer_id) as customer_id
-    from {{ ref('customer_xref') }}
-    where billing_customer_id is not null
-    group by 1
-
-),
-
 customer_months as (
 
-    -- a customer is live in a currency at a month end when its MRR there is positive
+    -- the canonical customer's MRR (its Stripe customers summed, int_mrr_customer_months'
+    -- customer_id); it is live in a currency at a month end when its MRR there is positive
     select
-        mrr.month_start,
-        coalesce(xref.customer_id, mrr.billing_customer_id) as customer_id,
-        mrr.currency_code,
-        sum(mrr.mrr_amount) as mrr_amount
+        month_start,
+        customer_id,
+        currency_code,
+        sum(mrr_amount) as mrr_amount
     from mrr
-    left join xref on mrr.billing_customer_id = xref.billing_customer_id
     group by 1, 2, 3
-    having sum(mrr.mrr_amount) > 0
+    having sum(mrr_amount) > 0
 
 ),
 
