@@ -34,7 +34,7 @@ class BillingDocsMixin:
 
     # ------------------------------------------------------------------ invoices
     def fmt_price(self, unit: int, cur: str) -> str:
-        sym = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}[cur]
+        sym = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "KWD": "KD "}[cur]
         return f"{sym}{money.major_text(unit, cur)}"
 
     def new_invoice(

@@ -242,6 +242,8 @@ def _write_static(sim: Simulation) -> None:
         )
     nts = ns_datetime(t0)
     for cur, cid in CURRENCY_ERP_ID.items():
+        if cur not in sim.profile.currencies:
+            continue
         st.erp_row(
             "currency",
             {
@@ -297,7 +299,7 @@ def _write_fx(sim: Simulation) -> None:
             continue  # no rate entered that day: the one in force stays
         rates = sim.fx[d]
         modified = ns_datetime(epoch_of(date.fromisoformat(d)))
-        for cur in ("EUR", "GBP", "JPY"):
+        for cur in sim.profile.fx_currencies:
             sim.st.erp_row(
                 "currencyrate",
                 {
@@ -504,6 +506,7 @@ def _finish(
         clock=clock,
         partial=partial,
         rate_on=sim.fx,
+        currencies=sim.profile.currencies,
     )
     _write_xref(sim, paths)
     mode = "a" if append_gt else "w"

@@ -43,12 +43,27 @@ SUBSIDIARIES: tuple[Subsidiary, ...] = (
 SUBSIDIARY_WEIGHTS = (0.55, 0.22, 0.13, 0.10)
 SUBSIDIARY_BY_KEY = {s.key: s for s in SUBSIDIARIES}
 
-#: NetSuite currency internal ids.
-CURRENCY_ERP_ID = {"USD": 1, "EUR": 2, "GBP": 3, "JPY": 4}
-CURRENCY_NAMES = {"USD": "US Dollar", "EUR": "Euro", "GBP": "British Pound", "JPY": "Japanese Yen"}
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+#: NetSuite currency internal ids (KWD exists only where a profile bills in it).
+CURRENCY_ERP_ID = {"USD": 1, "EUR": 2, "GBP": 3, "JPY": 4, "KWD": 5}
+CURRENCY_NAMES = {
+    "USD": "US Dollar",
+    "EUR": "Euro",
+    "GBP": "British Pound",
+    "JPY": "Japanese Yen",
+    "KWD": "Kuwaiti Dinar",
+}
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "KWD": "KD"}
 #: Starting FX rates (1 unit = rate USD) of the daily random walk.
-FX_START = {"EUR": "1.085000", "GBP": "1.270000", "JPY": "0.006700"}
+FX_START = {"EUR": "1.085000", "GBP": "1.270000", "JPY": "0.006700", "KWD": "3.250000"}
+#: Prices in Kuwaiti dinar, in fils (thousandths; Stripe's three-decimal amounts are multiples
+#: of 10), for profiles that bill some customers in KWD: {product code: (monthly, annual)}.
+KWD_PRICES = {
+    "PLAT-SEAT": (15_370, 166_050),
+    "ADDON-ANALYTICS": (4_610, 49_790),
+    "SUPPORT-PREMIUM": (153_850, 1_661_540),
+    "SUPPORT-ENTERPRISE": (461_540, 4_984_620),
+    "API-USAGE": (620, 0),
+}
 
 
 @dataclass(frozen=True)

@@ -329,7 +329,7 @@ class Simulation(LifecycleMixin, SubscriptionMixin, BillingDocsMixin, LegacyErpM
         cur_mrr = self.mrr_now()
         prev = self.ledger.mrr_prev
         metrics = {
-            m: {c: 0 for c in money.CURRENCIES}
+            m: {c: 0 for c in self.profile.currencies}
             for m in (
                 "mrr",
                 "mrr_new",

@@ -33,7 +33,7 @@ class FxMixin:
         prev = walk.get((d - timedelta(days=1)).isoformat())
         rng = random.Random(f"{self.seed}:fx:{key}")
         rates: dict[str, Decimal] = {}
-        for cur in ("EUR", "GBP", "JPY"):
+        for cur in self.profile.fx_currencies:
             base = Decimal(FX_START[cur]) if prev is None else prev[cur]
             step = Decimal(str(round(rng.gauss(0, 0.0035), 6)))
             start = Decimal(FX_START[cur])

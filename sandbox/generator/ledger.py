@@ -66,6 +66,7 @@ def write_ledger(
     clock: date,
     partial: dict[str, dict[str, int]] | None,
     rate_on: dict[str, dict[str, Decimal]],
+    currencies: tuple[str, ...] = money.CURRENCIES,
 ) -> None:
     """Write ledger.csv: every month from start to the clock's month (partial included)."""
     last_day = clock - timedelta(days=1)
@@ -84,7 +85,7 @@ def write_ledger(
         rate_day = min(nxt - timedelta(days=1), last_day).isoformat()
         for metric in DOC_METRICS + tuple(NET_METRICS) + BOOKINGS_METRICS + SNAPSHOT_METRICS:
             all_usd = 0
-            for cur in money.CURRENCIES:
+            for cur in currencies:
                 if metric in DOC_METRICS or metric in BOOKINGS_METRICS:
                     minor, usd = getattr(ledger, metric).get((month, cur), [0, 0])
                 elif metric in NET_METRICS:
@@ -107,7 +108,7 @@ def write_ledger(
                 )
             rows.append((month, "ALL", metric, "", money.cents_text(all_usd)))
     # recognized, deferred and unbilled revenue from the simulator's own invoices
-    rows.extend(revenue.ledger_rows(revenue.book_of(ledger), months, money.CURRENCIES))
+    rows.extend(revenue.ledger_rows(revenue.book_of(ledger), months, currencies))
     with path.open("w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(HEADER)

@@ -114,6 +114,12 @@ class LifecycleMixin:
         currency = cust.currency if cust else account["CurrencyIsoCode"]
         if cust is None and account["_sub"] != "US" and self.rng.random() < 0.05:
             currency = "USD"  # a non-US entity that contracts in dollars
+        if (
+            cust is None
+            and account["_sub"] == "US"
+            and self.profile.bills_in_kwd(self.seed, account["Id"])
+        ):
+            currency = "KWD"  # a Kuwaiti customer of the US entity, billed in dinar
         opp_id = self.sfid("Opportunity")
         wire = cust.wire if cust else self.rng.random() < self.usage_share
         frequency = "Annual" if wire or self.rng.random() < 0.15 else "Monthly"
@@ -201,7 +207,7 @@ class LifecycleMixin:
                     "Product2Id": cached_sf_id(schema.CRM_KEY_PREFIX["Product2"], p.n),
                     "PricebookEntryId": cached_sf_id(
                         schema.CRM_KEY_PREFIX["PricebookEntry"],
-                        p.n * 10 + ("USD", "EUR", "GBP", "JPY").index(currency),
+                        p.n * 10 + ("USD", "EUR", "GBP", "JPY", "KWD").index(currency),
                     ),
                     "Name": p.name,
                     "Quantity": float(qty),

@@ -5,10 +5,12 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
-#: Decimal places of each currency (Stripe and NetSuite agree: JPY has no minor unit).
-EXPONENT = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}
+#: Decimal places of each currency, ISO 4217 minor units (Stripe and NetSuite agree: JPY has
+#: no minor unit; KWD has three, Stripe amounts in fils, thousandths of a dinar).
+EXPONENT = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0, "KWD": 3}
+#: the currencies every sandbox bills in; a profile may add more (`billing.kwd_share`)
 CURRENCIES = ("USD", "EUR", "GBP", "JPY")
-_QUANT = {0: Decimal(1), 2: Decimal("0.01"), 6: Decimal("0.000001")}
+_QUANT = {0: Decimal(1), 2: Decimal("0.01"), 3: Decimal("0.001"), 6: Decimal("0.000001")}
 
 
 def round_half_away(value: Decimal, places: int = 0) -> Decimal:
@@ -65,4 +67,6 @@ def micro_units(rate: Decimal) -> int:
 def usd_cents_micro(minor: int, currency: str, micro: int) -> int:
     """`usd_cents` with the rate given as `micro_units(rate)`: the same value, in integers."""
     exp = EXPONENT[currency]
-    return div_round(minor * micro * 10 ** (2 - exp), 1_000_000)
+    if exp <= 2:
+        return div_round(minor * micro * 10 ** (2 - exp), 1_000_000)
+    return div_round(minor * micro, 1_000_000 * 10 ** (exp - 2))

@@ -13,6 +13,12 @@ from sandbox.generator import money
 MOVEMENTS = ("mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churn", "mrr_reactivation")
 METRICS = ("mrr", *MOVEMENTS, "mrr_fx")
 
+#: the simulator's billing intervals: CRM contract frequency -> interval, its months, and the
+#: Stripe price's recurring (interval, interval_count)
+INTERVAL_OF = {"Monthly": "month", "Quarterly": "quarter", "Annual": "year"}
+MONTHS = {"month": 1, "quarter": 3, "year": 12}
+STRIPE_RECURRING = {"month": ("month", 1), "quarter": ("month", 3), "year": ("year", 1)}
+
 #: statuses whose subscription counts (trialing, incomplete, paused and canceled do not)
 COUNTING_STATUSES = ("active", "past_due", "unpaid")
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from sandbox.generator.money import CURRENCIES
+
 #: where the shipped profiles live
 PROFILES_DIR = Path(__file__).resolve().parents[1] / "profiles"
 DEFAULT_PROFILE = "classic"
@@ -58,6 +60,8 @@ class Profile:
     subscription_link_key: str
     product_code_key: str
     unused_optional_fields: tuple[str, ...]
+    #: share of new US-entity customers billed in Kuwaiti dinar (three decimals); 0 = none
+    kwd_share: float
     # erp (NetSuite)
     item_externalid: str
     rate_cadence: str
@@ -69,6 +73,16 @@ class Profile:
     amendment_amount: str = "total"
 
     # ------------------------------------------------------------------ behaviour
+    @property
+    def currencies(self) -> tuple[str, ...]:
+        """The transaction currencies billed: the four of every sandbox, KWD if enabled."""
+        return CURRENCIES + (("KWD",) if self.kwd_share > 0 else ())
+
+    @property
+    def fx_currencies(self) -> tuple[str, ...]:
+        """The currencies the ERP rates against USD (all but USD)."""
+        return tuple(c for c in self.currencies if c != "USD")
+
     def unused(self, field: str) -> bool:
         """Whether the company never sets this optional Stripe field."""
         return field in self.unused_optional_fields
@@ -77,6 +91,10 @@ class Profile:
     def denied_tables(self) -> list[str]:
         """SuiteQL tables the ERP role may not read (the ERP app answers as NetSuite does)."""
         return [t for key, t in PERMISSION_TABLES.items() if not getattr(self, key)]
+
+    def bills_in_kwd(self, seed: int, account_id: str) -> bool:
+        """Whether a new US-entity customer contracts in Kuwaiti dinar (`kwd_share`)."""
+        return self.kwd_share > 0 and _unit(seed, "kwd", account_id) < self.kwd_share
 
     def prospect_type(self, seed: int, account_id: str) -> str:
         """Account.Type of a new (not yet customer) account."""
@@ -109,6 +127,7 @@ class Profile:
                 "subscription_link_key": self.subscription_link_key,
                 "product_code_key": self.product_code_key,
                 "unused_optional_fields": list(self.unused_optional_fields),
+                "kwd_share": self.kwd_share,
             },
             "erp": {
                 "item_externalid": self.item_externalid,
@@ -154,6 +173,7 @@ _CLASSIC: dict[str, dict[str, Any]] = {
         "subscription_link_key": "crm_contract_id",
         "product_code_key": "product_code",
         "unused_optional_fields": [],
+        "kwd_share": 0.0,
     },
     "erp": {
         "item_externalid": "product_id",
@@ -252,6 +272,11 @@ def _resolve(name: str, source: str, data: dict[str, Any]) -> Profile:
         raise _fail(
             source, "erp.deleted_records_permission", f"expected true or false, got {permission!r}"
         )
+    kwd_share = billing["kwd_share"]
+    if isinstance(kwd_share, bool) or not isinstance(kwd_share, int | float):
+        raise _fail(source, "billing.kwd_share", f"expected 0 <= share < 1, got {kwd_share!r}")
+    if not 0 <= kwd_share < 1:
+        raise _fail(source, "billing.kwd_share", f"expected 0 <= share < 1, got {kwd_share!r}")
     unused = billing["unused_optional_fields"]
     if not isinstance(unused, list):
         raise _fail(source, "billing.unused_optional_fields", "expected a list")
@@ -290,6 +315,7 @@ def _resolve(name: str, source: str, data: dict[str, Any]) -> Profile:
             source, "billing.product_code_key", billing["product_code_key"], empty_ok=True
         ),
         unused_optional_fields=tuple(sorted(set(unused))),
+        kwd_share=float(kwd_share),
         item_externalid=erp["item_externalid"],
         rate_cadence=erp["rate_cadence"],
         invoice_reference_field=erp["invoice_reference_field"],

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from sandbox.generator.catalog import PRODUCTS, Product
+from sandbox.generator.catalog import KWD_PRICES, PRODUCTS, Product
 from sandbox.generator.profile import CLASSIC, Profile
 from sandbox.generator.state import Customer, Invoice, Subscription
 from sandbox.ids import stripe_id
@@ -31,25 +31,29 @@ class PriceBook:
         # serialized once: every line item and subscription item embeds these objects
         self.price_json: dict[str, bytes] = {}
         self.plan_json: dict[str, bytes] = {}
-        n = 0
         for p in PRODUCTS:
             pid = stripe_id("prod", p.n, seed)
             self.product_id[p.code] = pid
             self.item_of_product[pid] = p.n
             self.product_doc[p.code] = _product_doc(p, pid, created, profile.product_code_key)
-            for cur, (monthly, annual) in p.prices.items():
-                variants = (
-                    [("month", monthly), ("year", annual)] if p.recurring else [("one", monthly)]
-                )
-                for interval, amount in variants:
-                    n += 1
-                    price = stripe_id("price", n, seed)
-                    self.price_id[(p.code, cur, interval)] = price
-                    self.price_amount[(p.code, cur, interval)] = amount
-                    doc = _price_doc(price, pid, cur, interval, amount, created)
-                    self.price_doc[price] = doc
-                    self.price_json[price] = orjson.dumps(doc)
-                    self.plan_json[price] = orjson.dumps(_plan(doc))
+        # prices numbered product by product; a profile's extra currency (KWD) comes last, so
+        # the other prices keep their ids
+        offers = [(p, cur, amounts) for p in PRODUCTS for cur, amounts in p.prices.items()]
+        if "KWD" in profile.currencies:
+            offers += [(p, "KWD", KWD_PRICES[p.code]) for p in PRODUCTS]
+        n = 0
+        for p, cur, (monthly, annual) in offers:
+            pid = self.product_id[p.code]
+            variants = [("month", monthly), ("year", annual)] if p.recurring else [("one", monthly)]
+            for interval, amount in variants:
+                n += 1
+                price = stripe_id("price", n, seed)
+                self.price_id[(p.code, cur, interval)] = price
+                self.price_amount[(p.code, cur, interval)] = amount
+                doc = _price_doc(price, pid, cur, interval, amount, created)
+                self.price_doc[price] = doc
+                self.price_json[price] = orjson.dumps(doc)
+                self.plan_json[price] = orjson.dumps(_plan(doc))
 
     def price(self, code: str, currency: str, interval: str) -> dict[str, Any]:
         """The full price object."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sandbox.generator import money
+from sandbox.generator import money, mrr
 from sandbox.generator.catalog import PRODUCT_BY_CODE, PRODUCTS
 from sandbox.generator.daykey import day_key as _d
 from sandbox.generator.lifecycle import prospecting_opp
@@ -25,7 +25,7 @@ class SubscriptionMixin:
     def create_subscription(
         self, c: Customer, contract: Contract, t: int, interval: str, terms: dict[str, int]
     ) -> None:
-        months = 12 if interval == "year" else 1
+        months = mrr.MONTHS[interval]
         items = [
             SubItem(self.sid("si"), t, p.code, terms[p.code]) for p in PRODUCTS if p.code in terms
         ]
@@ -68,7 +68,7 @@ class SubscriptionMixin:
         price = self.book.price(it.code, s.currency, s.interval)
         p = PRODUCT_BY_CODE[it.code]
         unit = price["unit_amount"]
-        per = "year" if s.interval == "year" else "month"
+        per = {"year": "year", "quarter": "3 months"}.get(s.interval, "month")
         at = self.fmt_price(unit, s.currency)
         return {
             "amount": unit * it.quantity,
@@ -96,7 +96,7 @@ class SubscriptionMixin:
         prev_latest = s.latest_invoice
         if t >= s.contract_end:
             self.switch_contract(s, c, t)
-        months = 12 if s.interval == "year" else 1
+        months = mrr.MONTHS[s.interval]
         old_start, old_end = s.cps, s.cpe
         s.period_index += 1
         s.cps = s.cpe

@@ -35,8 +35,9 @@ from transform import DbtOutcome, run_dbt
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = sorted(p.stem for p in (ROOT / "sandbox" / "profiles").glob("*.toml"))
-#: Stripe's zero-decimal currencies among the sandbox's (ISO 4217 exponent 0).
-ZERO_DECIMAL = {"JPY"}
+#: ISO 4217 exponents of the sandbox's currencies other than 2 (Stripe agrees on these): JPY
+#: has no minor unit, KWD three (fils), written here independently of the code under test.
+EXPONENTS = {"JPY": 0, "KWD": 3}
 
 
 @dataclass
@@ -162,7 +163,7 @@ def _rate_as_of(series: list[tuple[date, Decimal]], day: date) -> Decimal | None
 
 
 def _major(minor: int, currency: str) -> Decimal:
-    return Decimal(minor) if currency in ZERO_DECIMAL else Decimal(minor) / 100
+    return Decimal(minor).scaleb(-EXPONENTS.get(currency, 2))
 
 
 @pytest.mark.slow
@@ -253,3 +254,29 @@ def test_a_denied_permission_is_a_warning_that_names_it(landed: tuple[Landed, An
     assert len(warnings) == len(denied), warnings
     assert any("Deleted Records" in str(w) for w in warnings), warnings
     assert run.rows("select count(*) as n from raw_erp.transaction")[0]["n"] > 0
+
+
+def test_a_three_decimal_currency_ties_to_the_fils(landed: tuple[Landed, Any]) -> None:
+    """A profile billing in KWD: amounts keep their thousandths, the ERP agrees to the fils."""
+    run, _ = landed
+    share = (_profile_json(run.home).get("billing") or {}).get("kwd_share") or 0
+    kwd = run.rows(
+        "select count(*) as n, count(*) filter (where total * 100 <> floor(total * 100)) as fils, "
+        "count(*) filter (where total_usd is not null) as in_usd "
+        "from core.fct_invoice where currency_code = 'KWD'"
+    )[0]
+    ledger = {r["currency"] for r in load_ledger(run.home)}
+    if not share:
+        assert kwd["n"] == 0 and "KWD" not in ledger
+        return
+    # invoices in fils (not only whole cents), converted to USD, and in the ledger's figures
+    assert kwd["n"] > 0 and kwd["fils"] > 0 and kwd["in_usd"] > 0, kwd
+    assert "KWD" in ledger
+    precision = run.rows(
+        "select currency_precision from staging.stg_erp__currencies where currency_code = 'KWD'"
+    )
+    assert precision == [{"currency_precision": 3}]
+    assert (
+        run.rows("select * from ops.dq_issues where issue_type = 'currency_precision_mismatch'")
+        == []
+    )

@@ -515,17 +515,20 @@ def test_ledger_matches_the_documents(sbx: Sandbox) -> None:
             ar[inv["currency"].upper()] += _major(inv["total"], inv["currency"])
         for cur in ("USD", "EUR", "GBP", "JPY"):
             assert Decimal(ledger[(month, cur, "open_ar")][0]) == ar[cur], (month, cur)
-    # MRR at the last month end (= the clock) from the live subscriptions
+    # MRR at the last month end (= the clock) from the live subscriptions (docs/metrics.md):
+    # each subscription's period amount over the months of interval x interval_count, rounded
+    # once half away from zero
     last = months[-1]
     mrr: dict[str, int] = defaultdict(int)
-    for sub in sbx.docs("subscriptions", "status in ('active', 'past_due')"):
+    for sub in sbx.docs("subscriptions", "status in ('active', 'past_due', 'unpaid')"):
+        period, months_in = 0, 1
         for it in sub["items"]["data"]:
             p = it["price"]
-            amt = p["unit_amount"] * it["quantity"]
-            if p["recurring"]["interval"] == "year":
-                q, r = divmod(amt, 12)
-                amt = q + (1 if 2 * r >= 12 else 0)
-            mrr[sub["currency"]] += amt
+            period += p["unit_amount"] * it["quantity"]
+            rec = p["recurring"]
+            months_in = rec["interval_count"] * (12 if rec["interval"] == "year" else 1)
+        q, r = divmod(period, months_in)
+        mrr[sub["currency"]] += q + (1 if 2 * r >= months_in else 0)
     for cur in ("usd", "eur", "gbp", "jpy"):
         assert ledger[(last, cur.upper(), "mrr")][0] == _text(mrr[cur], cur)
     # movements add up month over month

@@ -393,7 +393,8 @@ def test_amendment_amounts_follow_the_profile(built: dict[str, Sandbox]) -> None
         ):
             c = contracts[o["ContractId"]]
             term = c["ContractTerm"]
-            periods = term // 12 if c["Billing_Frequency__c"] == "Annual" else term
+            months = {"Annual": 12, "Quarterly": 3}.get(c["Billing_Frequency__c"], 1)
+            periods = term // months
             amount = Decimal(o["Amount"])
             if o["ContractId"] in value:
                 amendments += 1
@@ -404,3 +405,25 @@ def test_amendment_amounts_follow_the_profile(built: dict[str, Sandbox]) -> None
         assert amendments > 0, name
         assert (negative > 0) == (mode == "change"), name
     assert modes == {"total", "change"}
+
+
+def test_quarterly_prices_follow_the_profile(built: dict[str, Sandbox]) -> None:
+    """`billing.quarterly_share`: northwind bills a share of its customers every 3 months (a
+    Stripe price recurring month x interval_count 3, its contract billed Quarterly); a profile
+    without the switch never does."""
+    for name, s in built.items():
+        share = s.profile["billing"].get("quarterly_share", 0)
+        counts = {
+            (d["recurring"]["interval"], d["recurring"]["interval_count"])
+            for d in s.docs("prices")
+            if d["recurring"]
+        }
+        quarterly = s.crm_rows(
+            'select "Id" from "Contract" where "Billing_Frequency__c" = \'Quarterly\''
+        )
+        if share:
+            assert ("month", 3) in counts, name
+            assert quarterly, name
+        else:
+            assert ("month", 3) not in counts, name
+            assert not quarterly, name
