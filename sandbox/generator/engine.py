@@ -316,7 +316,7 @@ class Simulation(LifecycleMixin, SubscriptionMixin, BillingDocsMixin, LegacyErpM
         for it in s.items:
             unit = self.book.price_amount[(it.code, s.currency, s.interval)]
             period += unit * it.quantity
-        return mrr.monthly_minor(period, s.interval)
+        return mrr.monthly_minor(period, *mrr.STRIPE_RECURRING[s.interval])
 
     def mrr_now(self) -> dict[int, int]:
         out: dict[int, int] = {}

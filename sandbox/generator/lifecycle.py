@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 from sandbox import schema
-from sandbox.generator import money
+from sandbox.generator import money, mrr
 from sandbox.generator.catalog import (
     CITIES,
     FIRST_NAMES,
@@ -123,6 +123,8 @@ class LifecycleMixin:
         opp_id = self.sfid("Opportunity")
         wire = cust.wire if cust else self.rng.random() < self.usage_share
         frequency = "Annual" if wire or self.rng.random() < 0.15 else "Monthly"
+        if frequency == "Monthly" and self.profile.bills_quarterly(self.seed, account["Id"]):
+            frequency = "Quarterly"  # billed every 3 months (profile switch, off in classic)
         term = 24 if self.rng.random() < 0.25 else 12
         terms = self.plan_terms(wire)
         ts = sf_datetime(created)
@@ -182,8 +184,8 @@ class LifecycleMixin:
         return stages[k][0], stages[k][1], changed
 
     def opp_amount(self, terms: dict[str, int], currency: str, frequency: str, term: int) -> int:
-        interval = "year" if frequency == "Annual" else "month"
-        periods = term // 12 if interval == "year" else term
+        interval = mrr.INTERVAL_OF.get(frequency, "month")
+        periods = term // mrr.MONTHS[interval]
         return sum(
             self.book.price_amount[(code, currency, interval)] * qty * periods
             for code, qty in terms.items()
@@ -194,7 +196,7 @@ class LifecycleMixin:
     ) -> list[dict[str, Any]]:
         rows = []
         ts = sf_datetime(t)
-        billed = "yearly" if interval == "year" else "monthly"
+        billed = {"year": "yearly", "quarter": "quarterly"}.get(interval, "monthly")
         for p in PRODUCTS:
             if p.code not in terms:
                 continue
@@ -411,7 +413,7 @@ class LifecycleMixin:
     def start_contract(
         self, c: Customer, meta: dict[str, Any], t: int, opp: dict[str, Any]
     ) -> None:
-        interval = "year" if meta["frequency"] == "Annual" else "month"
+        interval = mrr.INTERVAL_OF.get(meta["frequency"], "month")
         contract = self.new_contract(c, t, meta["term"], meta["frequency"], meta["terms"], True)
         self.close_won_opp(
             opp,

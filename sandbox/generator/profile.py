@@ -71,6 +71,9 @@ class Profile:
     deleted_records_permission: bool
     # opportunities: an amendment's Amount is the contract's full new terms or the change
     amendment_amount: str = "total"
+    #: share of new monthly-billed customers billed every 3 months instead (a Stripe price
+    #: recurring month x interval_count 3, a CRM contract billed "Quarterly"); 0 = none
+    quarterly_share: float = 0.0
 
     # ------------------------------------------------------------------ behaviour
     @property
@@ -95,6 +98,12 @@ class Profile:
     def bills_in_kwd(self, seed: int, account_id: str) -> bool:
         """Whether a new US-entity customer contracts in Kuwaiti dinar (`kwd_share`)."""
         return self.kwd_share > 0 and _unit(seed, "kwd", account_id) < self.kwd_share
+
+    def bills_quarterly(self, seed: int, account_id: str) -> bool:
+        """Whether a new monthly-billed customer is billed quarterly (`quarterly_share`)."""
+        return (
+            self.quarterly_share > 0 and _unit(seed, "quarterly", account_id) < self.quarterly_share
+        )
 
     def prospect_type(self, seed: int, account_id: str) -> str:
         """Account.Type of a new (not yet customer) account."""
@@ -127,6 +136,7 @@ class Profile:
                 "subscription_link_key": self.subscription_link_key,
                 "product_code_key": self.product_code_key,
                 "unused_optional_fields": list(self.unused_optional_fields),
+                "quarterly_share": self.quarterly_share,
                 "kwd_share": self.kwd_share,
             },
             "erp": {
@@ -173,6 +183,7 @@ _CLASSIC: dict[str, dict[str, Any]] = {
         "subscription_link_key": "crm_contract_id",
         "product_code_key": "product_code",
         "unused_optional_fields": [],
+        "quarterly_share": 0.0,
         "kwd_share": 0.0,
     },
     "erp": {
@@ -277,6 +288,15 @@ def _resolve(name: str, source: str, data: dict[str, Any]) -> Profile:
         raise _fail(source, "billing.kwd_share", f"expected 0 <= share < 1, got {kwd_share!r}")
     if not 0 <= kwd_share < 1:
         raise _fail(source, "billing.kwd_share", f"expected 0 <= share < 1, got {kwd_share!r}")
+    quarterly = billing["quarterly_share"]
+    if isinstance(quarterly, bool) or not isinstance(quarterly, int | float):
+        raise _fail(
+            source, "billing.quarterly_share", f"expected 0 <= share < 1, got {quarterly!r}"
+        )
+    if not 0 <= quarterly < 1:
+        raise _fail(
+            source, "billing.quarterly_share", f"expected 0 <= share < 1, got {quarterly!r}"
+        )
     unused = billing["unused_optional_fields"]
     if not isinstance(unused, list):
         raise _fail(source, "billing.unused_optional_fields", "expected a list")
@@ -315,6 +335,7 @@ def _resolve(name: str, source: str, data: dict[str, Any]) -> Profile:
             source, "billing.product_code_key", billing["product_code_key"], empty_ok=True
         ),
         unused_optional_fields=tuple(sorted(set(unused))),
+        quarterly_share=float(quarterly),
         kwd_share=float(kwd_share),
         item_externalid=erp["item_externalid"],
         rate_cadence=erp["rate_cadence"],

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from sandbox.generator import mrr
 from sandbox.generator.catalog import KWD_PRICES, PRODUCTS, Product
 from sandbox.generator.profile import CLASSIC, Profile
 from sandbox.generator.state import Customer, Invoice, Subscription
@@ -51,6 +52,27 @@ class PriceBook:
                 self.price_id[(p.code, cur, interval)] = price
                 self.price_amount[(p.code, cur, interval)] = amount
                 doc = _price_doc(price, pid, cur, interval, amount, created)
+                self.price_doc[price] = doc
+                self.price_json[price] = orjson.dumps(doc)
+                self.plan_json[price] = orjson.dumps(_plan(doc))
+        if profile.quarterly_share > 0:
+            self._add_quarterly(seed, created, profile)
+
+    def _add_quarterly(self, seed: int, created: int, profile: Profile) -> None:
+        """Quarterly prices (month x 3, three monthly prices) after every other price, so
+        those keep their ids (profile switch `quarterly_share`)."""
+        n = len(self.price_id)
+        for p in PRODUCTS:
+            if not p.recurring:
+                continue
+            monthly = [k for k in self.price_amount if k[0] == p.code and k[2] == "month"]
+            for _, cur, _ in monthly:
+                n += 1
+                price = stripe_id("price", n, seed)
+                amount = self.price_amount[(p.code, cur, "month")] * 3
+                self.price_id[(p.code, cur, "quarter")] = price
+                self.price_amount[(p.code, cur, "quarter")] = amount
+                doc = _price_doc(price, self.product_id[p.code], cur, "quarter", amount, created)
                 self.price_doc[price] = doc
                 self.price_json[price] = orjson.dumps(doc)
                 self.plan_json[price] = orjson.dumps(_plan(doc))
@@ -105,8 +127,8 @@ def _price_doc(
     if interval != "one":
         recurring = {
             "aggregate_usage": None,
-            "interval": interval,
-            "interval_count": 1,
+            "interval": mrr.STRIPE_RECURRING[interval][0],
+            "interval_count": mrr.STRIPE_RECURRING[interval][1],
             "meter": None,
             "trial_period_days": None,
             "usage_type": "licensed",
@@ -268,7 +290,7 @@ def _plan(price: dict[str, Any]) -> dict[str, Any] | None:
         "created": price["created"],
         "currency": price["currency"],
         "interval": rec["interval"],
-        "interval_count": 1,
+        "interval_count": rec["interval_count"],
         "livemode": False,
         "metadata": {},
         "meter": None,
