@@ -70,9 +70,14 @@ def test_erp_corrections_feeds_the_writeback_chain(defs: Any) -> None:
     graph = defs.resolve_asset_graph()
     names = _by_name(defs)
     plan, apply, verify = (names[n] for n in WRITEBACK)
+    reread, rebuild = names["erp_writeback_reread"], names["erp_writeback_rebuild"]
     assert graph.get(plan).parent_keys == {names["erp_corrections"]}
     assert graph.get(apply).parent_keys == {plan}
-    assert graph.get(verify).parent_keys == {apply}
+    # verify reads the reconciliation rebuilt from the ERP re-read after the write: steps of
+    # the graph, not calls hidden inside verify
+    assert graph.get(reread).parent_keys == {apply}
+    assert graph.get(rebuild).parent_keys == {reread}
+    assert graph.get(verify).parent_keys == {rebuild}
     upstream = dg.AssetSelection.assets(verify).upstream().resolve(graph)
     # all three source systems reach the ERP write-back through one connected graph
     for raw in (["raw_crm", "account"], ["raw_billing", "invoices"], ["raw_erp", "customer"]):

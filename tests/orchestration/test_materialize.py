@@ -88,7 +88,7 @@ def _assert_approval_then_apply(
     from typer.testing import CliRunner
 
     from closeloop.cli import app
-    from orchestration.defs.writeback.assets import APPLY_KEY, PLAN_KEY, VERIFY_KEY
+    from orchestration.defs.writeback.assets import APPLY_KEY, PLAN_KEY
     from orchestration.loop import run_loop
 
     plan = instance.get_latest_materialization_event(PLAN_KEY)
@@ -105,7 +105,7 @@ def _assert_approval_then_apply(
     )
     assert approved.exit_code == 0, approved.output
     again = run_loop(
-        settings, instance=instance, selection=dg.AssetSelection.assets(APPLY_KEY, VERIFY_KEY)
+        settings, instance=instance, selection=dg.AssetSelection.assets(APPLY_KEY).downstream()
     )
     assert again.success, again.failures
     assert again.corrections["applied"] >= 1

@@ -5,9 +5,10 @@ import httpx
 
 from orchestration.defs.automation.billing_events import newest_billing_event
 from orchestration.defs.resources import CloseloopResource
-from orchestration.defs.writeback.assets import APPLY_KEY, PLAN_KEY, VERIFY_KEY
+from orchestration.defs.writeback.assets import PLAN_KEY, WRITE_KEYS
 
-_WRITES = dg.AssetSelection.assets(APPLY_KEY, VERIFY_KEY)
+#: The write to the ERP and what follows it (re-read, rebuild, verify).
+_WRITES = dg.AssetSelection.assets(*WRITE_KEYS)
 
 #: Ingest every system, build every model, plan the corrections (no ERP write).
 incremental_cycle = dg.define_asset_job(

@@ -1,39 +1,48 @@
-"""The governed ERP write-back as assets downstream of `erp_corrections`: plan, apply, verify.
+"""The governed ERP write-back as assets downstream of `erp_corrections`.
 
-Each step is `reverse_etl.runner`'s entry point; the ledger run it writes carries the Dagster run
-id as its actor, and the asset's metadata carries the ledger run id and the query that lists its
-rows, so a run and its ledger rows point at each other. Corrections that need approval show up
-as a table on the plan asset; `closeloop writeback approve` approves them and the next
-materialization of the apply asset writes them.
+plan -> apply -> reread (the ERP again, as ingestion reads it) -> rebuild (the models between
+the raw ERP tables and the corrections) -> verify. Each step calls `reverse_etl.runner`, the
+ingestion layer or the dbt runner; none holds SQL, and the warehouse is whichever the settings
+name (DuckDB or Snowflake). The ledger run a step writes carries the Dagster run id as its
+actor, and the asset's metadata carries the ledger run id and the query that lists its rows, so
+a run and its ledger rows point at each other. Corrections that need approval show up as a
+table on the plan asset; `closeloop writeback approve` approves them and the next
+materialization of the apply asset (and what is downstream of it) writes and verifies them.
 """
 
 from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
-import duckdb
 
 from closeloop.publish import publish_after_build
-from closeloop.settings import Settings
 from ingestion.pipelines import ERP_SWEEP_NOW, IngestError, run_system
 from orchestration.defs.dbt.assets import model_key
 from orchestration.defs.resources import CloseloopResource
 from orchestration.project import DBT_PROJECT_DIR, DBT_TARGET_PATH
-from reverse_etl.corrections import find_model
-from reverse_etl.ledger import SCHEMA, Ledger
+from reverse_etl.ledger import rows_query, verify_rows_query
 from reverse_etl.plan import PlanItem
 from reverse_etl.policy import load_policy
-from reverse_etl.runner import run_apply, run_plan, run_verify
+from reverse_etl.runner import (
+    exceptions_by_type,
+    ledger_summary,
+    needs_reread,
+    run_apply,
+    run_plan,
+    run_verify,
+)
+from reverse_etl.verify import VERIFY_REBUILD
 from transform import run_dbt
 
 PLAN_KEY = dg.AssetKey("erp_writeback_plan")
 APPLY_KEY = dg.AssetKey("erp_writeback_apply")
+REREAD_KEY = dg.AssetKey("erp_writeback_reread")
+REBUILD_KEY = dg.AssetKey("erp_writeback_rebuild")
 VERIFY_KEY = dg.AssetKey("erp_writeback_verify")
+#: The steps that write to the ERP or follow a write (left out of the plan-only jobs).
+WRITE_KEYS = (APPLY_KEY, REREAD_KEY, REBUILD_KEY, VERIFY_KEY)
 #: Rows of the waiting-for-approval table shown in the UI (the ledger has them all).
 WAITING_ROWS_SHOWN = 100
-#: After the write, the ERP is read again and the models between `raw_erp` and the corrections
-#: rebuilt, so verification sees the ERP as it now is.
-VERIFY_REBUILD = "source:raw_erp+,+erp_corrections"
 
 
 def _actor(context: dg.AssetExecutionContext) -> str:
@@ -44,22 +53,8 @@ def _ledger_link(run_id: str, table: str, column: str) -> dict[str, Any]:
     """The ledger run of this step and the query listing its rows (shown in the UI)."""
     return {
         "ledger_run_id": run_id,
-        "ledger_rows": dg.MetadataValue.md(
-            f"```sql\nselect * from {SCHEMA}.{table} where {column} = '{run_id}'\n```"
-        ),
+        "ledger_rows": dg.MetadataValue.md(f"```sql\n{rows_query(table, column, run_id)}\n```"),
     }
-
-
-def _open_exceptions_by_type(settings: Settings) -> dict[str, int]:
-    """What the reconciliation found, the input of this plan (read before planning)."""
-    if settings.warehouse != "duckdb":
-        return {}
-    with duckdb.connect(str(settings.duckdb_path)) as con:
-        table = find_model(con, "recon_exceptions")
-        if table is None:
-            return {}
-        rows = con.execute(f"select exception_type, count(*) from {table} group by 1").fetchall()
-    return {str(t): int(n) for t, n in sorted(rows)}
 
 
 def _waiting_table(items: list[PlanItem]) -> dg.TableMetadataValue:
@@ -107,7 +102,7 @@ def erp_writeback_plan(
 ) -> dg.MaterializeResult:
     """Plan the corrections of `erp_corrections`; show what waits for approval."""
     settings = closeloop.settings()
-    found = _open_exceptions_by_type(settings)
+    found = exceptions_by_type(settings)
     run_id, items, counts = run_plan(settings, load_policy(), actor=_actor(context))
     waiting = counts.get("approval", 0)
     if waiting:
@@ -157,8 +152,7 @@ def erp_writeback_apply(
     settings = closeloop.settings()
     result = run_apply(settings, load_policy(), actor=_actor(context))
     figures = result.as_dict()
-    with Ledger(settings.duckdb_path) as ledger:
-        waiting = ledger.summary().get("awaiting_approval", 0)
+    waiting = ledger_summary(settings).get("awaiting_approval", 0)
     yield dg.MaterializeResult(
         metadata={
             "rows_applied": result.applied,
@@ -187,13 +181,46 @@ def erp_writeback_apply(
         raise dg.Failure(description=f"write-back stopped: {result.stopped}", allow_retries=False)
 
 
-def _refresh_erp_view(context: dg.AssetExecutionContext, settings: Settings) -> dict[str, Any]:
+@dg.asset(
+    key=REREAD_KEY,
+    deps=[APPLY_KEY],
+    group_name="writeback",
+    kinds={"python", "netsuite"},
+    description="Read the ERP again after the write (incremental, with the key sweep due now "
+    "so the deletes just written are seen); nothing when no correction awaits verification.",
+)
+def erp_writeback_reread(
+    context: dg.AssetExecutionContext, closeloop: CloseloopResource
+) -> dg.MaterializeResult:
+    """The ERP as it is after the write, landed in raw_erp."""
+    settings = closeloop.settings()
+    if not needs_reread(settings):
+        context.log.info("no correction applied: the ERP is not read again")
+        return dg.MaterializeResult(metadata={"erp_rows_reread": 0, "skipped": True})
     try:
         # a role without Deleted Records sees the deletes just written only through the key
         # sweep: make it due now, whatever its schedule
         summary = run_system("erp", settings, source_options=ERP_SWEEP_NOW)
     except IngestError as exc:
         raise dg.Failure(description=f"cannot re-read the ERP to verify: {exc}") from None
+    return dg.MaterializeResult(metadata={"erp_rows_reread": summary.rows_loaded, "skipped": False})
+
+
+@dg.asset(
+    key=REBUILD_KEY,
+    deps=[REREAD_KEY],
+    group_name="writeback",
+    kinds={"dbt"},
+    description="Rebuild the models between the raw ERP tables and the corrections "
+    f"(`dbt run --select {VERIFY_REBUILD}`), so verify sees the reconciliation after the write.",
+)
+def erp_writeback_rebuild(
+    context: dg.AssetExecutionContext, closeloop: CloseloopResource
+) -> dg.MaterializeResult:
+    """recon_exceptions as it is after the write."""
+    settings = closeloop.settings()
+    if not needs_reread(settings):
+        return dg.MaterializeResult(metadata={"models_rebuilt": 0, "skipped": True})
     outcome = run_dbt(
         ["run", "--select", VERIFY_REBUILD],
         settings,
@@ -205,21 +232,19 @@ def _refresh_erp_view(context: dg.AssetExecutionContext, settings: Settings) -> 
             description=f"rebuilding the reconciliation after the write failed: {first}",
             metadata={"failures": dg.MetadataValue.md("\n".join(outcome.failures[:20]) or "-")},
         )
-    context.log.info(
-        "re-read the ERP (%d rows) and rebuilt %d models",
-        summary.rows_loaded,
-        len(outcome.statuses),
+    context.log.info("rebuilt %d models", len(outcome.statuses))
+    return dg.MaterializeResult(
+        metadata={"models_rebuilt": len(outcome.statuses), "skipped": False}
     )
-    return {"erp_rows_reread": summary.rows_loaded, "models_rebuilt": len(outcome.statuses)}
 
 
 @dg.asset(
     key=VERIFY_KEY,
-    deps=[APPLY_KEY],
+    deps=[REBUILD_KEY],
     group_name="writeback",
     kinds={"python", "netsuite"},
-    description="Re-read the ERP, rebuild the reconciliation, and mark each applied correction "
-    "verified (its exception is gone) or escalated (still open).",
+    description="Mark each applied correction verified (its exception is gone from the rebuilt "
+    "reconciliation) or escalated (still open).",
     check_specs=[
         dg.AssetCheckSpec(
             "corrections_verified",
@@ -233,27 +258,19 @@ def erp_writeback_verify(
 ) -> Iterator[Any]:
     """Close the loop: the corrected exceptions must disappear from `recon_exceptions`."""
     settings = closeloop.settings()
-    with Ledger(settings.duckdb_path) as ledger:
-        pending = ledger.summary()
-    refreshed: dict[str, Any] = {"erp_rows_reread": 0, "models_rebuilt": 0}
-    if pending.get("applied", 0) or pending.get("escalated", 0):
-        refreshed = _refresh_erp_view(context, settings)
+    rebuilt = needs_reread(settings)  # what erp_writeback_rebuild rebuilt for
     result = run_verify(settings, load_policy(), actor=_actor(context))
-    if refreshed["models_rebuilt"]:
+    if rebuilt:
         publish_after_build(settings)  # BI's read-only copy: the rebuilt, verified reconciliation
     yield dg.MaterializeResult(
         metadata={
             "rows_verified": len(result.verified),
             "rows_escalated": len(result.escalated),
             "rows_waiting_for_approval": result.awaiting_approval,
-            **refreshed,
             "escalated": dg.MetadataValue.md(
                 "\n".join(f"- {cid}" for cid in result.escalated[:50]) or "-"
             ),
-            "ledger_rows": dg.MetadataValue.md(
-                f"```sql\nselect * from {SCHEMA}.items where status in ('verified', 'escalated')"
-                "\n```"
-            ),
+            "ledger_rows": dg.MetadataValue.md(f"```sql\n{verify_rows_query()}\n```"),
         }
     )
     yield dg.AssetCheckResult(
@@ -264,4 +281,10 @@ def erp_writeback_verify(
     )
 
 
-WRITEBACK_ASSETS = [erp_writeback_plan, erp_writeback_apply, erp_writeback_verify]
+WRITEBACK_ASSETS = [
+    erp_writeback_plan,
+    erp_writeback_apply,
+    erp_writeback_reread,
+    erp_writeback_rebuild,
+    erp_writeback_verify,
+]
