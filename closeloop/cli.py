@@ -891,5 +891,114 @@ def reopen(
     out.print(f"{done.period} reopened by {done.actor}: {reason.strip()}")
 
 
+# exceptions: reconciliation exceptions as tracked work (docs/exceptions.md)
+
+exceptions_app = typer.Typer(
+    help="Reconciliation exceptions as tracked work: list, assign, accept (docs/exceptions.md).",
+    no_args_is_help=True,
+)
+app.add_typer(exceptions_app, name="exceptions")
+
+
+@exceptions_app.command("list")
+def exceptions_list(
+    status: Annotated[
+        str | None, typer.Option(help="Only this status (open, planned, awaiting_approval, ...).")
+    ] = None,
+    exception_type: Annotated[str | None, typer.Option("--type", help="Only this type.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only this owner's.")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Closed and accepted ones too.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="Rows shown, oldest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List exceptions with their status, owner and age, and count them by status."""
+    from closeloop.exceptions import STATUSES, ExceptionWorkError, list_exceptions
+
+    if status is not None and status not in STATUSES:
+        console.print(f"[red]error:[/red] unknown status {status!r}; one of {', '.join(STATUSES)}")
+        raise typer.Exit(2)
+    try:
+        rows, counts = list_exceptions(
+            _settings(),
+            status=status,
+            exception_type=exception_type,
+            owner=owner,
+            include_closed=all_,
+            limit=limit,
+        )
+    except ExceptionWorkError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps({"counts": counts, "exceptions": rows}, indent=2, default=str))
+        return
+    out.print("by status: " + ", ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES))
+    table = Table(show_lines=False)
+    for column in ("exception_id", "type", "status", "severity", "usd delta", "age", "owner"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r["exception_id"]),
+            str(r["exception_type"]),
+            str(r["status"]),
+            str(r["severity"] or ""),
+            "" if r["amount_delta_usd"] is None else str(r["amount_delta_usd"]),
+            f"{r['age_days']} d",
+            str(r["owner"] or ""),
+        )
+    out.print(table)
+
+
+def _exception_action(
+    ids: list[str], action: str, by: str | None, owner: str = "", reason: str = ""
+) -> None:
+    from closeloop.exceptions import ExceptionWorkError, record_action
+
+    try:
+        done = record_action(_settings(), ids, action, actor=by, owner=owner, reason=reason)
+    except ExceptionWorkError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    out.print(f"{action} recorded for {len(done.ids)} exception(s) by {done.actor}")
+
+
+@exceptions_app.command("assign")
+def exceptions_assign(
+    ids: Annotated[list[str], typer.Argument(help="Exception ids.")],
+    owner: Annotated[str, typer.Option(help="Who works them.")],
+    by: Annotated[
+        str | None, typer.Option("--by", envvar=APPROVER_ENV, help="Who assigns.")
+    ] = None,
+) -> None:
+    """Assign exceptions to an owner."""
+    _exception_action(ids, "assign", by, owner=owner)
+
+
+@exceptions_app.command("accept")
+def exceptions_accept(
+    ids: Annotated[list[str], typer.Argument(help="Exception ids.")],
+    reason: Annotated[str, typer.Option(help="Why they are accepted as they are (recorded).")],
+    by: Annotated[
+        str | None, typer.Option("--by", envvar=APPROVER_ENV, help="Who accepts.")
+    ] = None,
+) -> None:
+    """Accept exceptions as they are, with a reason: they leave the open work."""
+    _exception_action(ids, "accept", by, reason=reason)
+
+
+@exceptions_app.command("reopen")
+def exceptions_reopen(
+    ids: Annotated[list[str], typer.Argument(help="Exception ids.")],
+    reason: Annotated[str, typer.Option(help="Why the acceptance is undone (recorded).")],
+    by: Annotated[
+        str | None, typer.Option("--by", envvar=APPROVER_ENV, help="Who reopens.")
+    ] = None,
+) -> None:
+    """Undo an acceptance, with a reason: the exceptions are work again."""
+    _exception_action(ids, "reopen", by, reason=reason)
+
+
 if __name__ == "__main__":
     app()

@@ -51,7 +51,8 @@ def default_actor(given: str | None = None) -> str:
     return getpass.getuser()
 
 
-def _failure(outcome: DbtOutcome) -> str:
+def dbt_failure(outcome: DbtOutcome) -> str:
+    """The reason a dbt invocation failed, as dbt said it (one line when it can)."""
     if outcome.exception is not None:
         return str(outcome.exception).strip()
     for line in outcome.errors:
@@ -74,7 +75,7 @@ def _record(
         target_path=target_path,
     )
     if not outcome.success:
-        raise CloseError(_failure(outcome))
+        raise CloseError(dbt_failure(outcome))
 
 
 def _build(settings: Settings, target_path: Path | None) -> int:
@@ -84,7 +85,7 @@ def _build(settings: Settings, target_path: Path | None) -> int:
     if not outcome.success:
         raise CloseError(
             "recorded, but freezing the figures failed: "
-            + _failure(outcome)
+            + dbt_failure(outcome)
             + " (fix it and run `closeloop transform build -s frozen_kpi_values+`)"
         )
     return sum(1 for uid in outcome.statuses if uid.startswith("model."))

@@ -4,7 +4,9 @@ with
 
 events as (
 
-    select * from {{ source('period_close', 'period_log') }}
+    -- written by `closeloop close` / `reopen` only, created by the on-run-start hook: not a
+    -- dbt source, so the asset graph holds no external placeholder
+    select * from {{ period_log_relation() }}
 
 ),
 

@@ -127,9 +127,48 @@ def no_data_quality_issues(closeloop: CloseloopResource) -> dg.AssetCheckResult:
     )
 
 
+#: Age buckets of open exception work, in days since first seen.
+AGE_BUCKETS = ((0, 7, "0-7 d"), (8, 30, "8-30 d"), (31, 90, "31-90 d"), (91, None, "90+ d"))
+
+
+@dg.asset_check(
+    asset=model_key("recon_exception_history"),
+    name="exception_work_by_status_and_age",
+    description="Exceptions as tracked work: how many are at each status (open, planned, "
+    "awaiting_approval, applied, verified_closed, escalated, accepted, closed), and the open "
+    "ones by age (docs/exceptions.md). Informational: always passes.",
+)
+def exception_work_by_status_and_age(closeloop: CloseloopResource) -> dg.AssetCheckResult:
+    """Counts by status and, for work still open, by age bucket, with the oldest age."""
+    with _connect(closeloop) as con:
+        table = find_model(con, "recon_exception_history")
+        by_status = con.execute(f"select status, count(*) from {table} group by 1").fetchall()
+        ages = con.execute(
+            f"select age_days from {table} "
+            "where status not in ('closed', 'verified_closed', 'accepted')"
+        ).fetchall()
+    counts = {str(s): int(n) for s, n in by_status}
+    open_ages = [int(a) for (a,) in ages if a is not None]
+    buckets = {
+        label: sum(1 for a in open_ages if a >= low and (high is None or a <= high))
+        for low, high, label in AGE_BUCKETS
+    }
+    return dg.AssetCheckResult(
+        passed=True,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "by_status": counts,
+            "open_by_age": buckets,
+            "open_work": len(open_ages),
+            "oldest_open_days": max(open_ages, default=0),
+        },
+    )
+
+
 RECON_CHECKS = [
     open_exceptions_under_threshold,
     no_critical_exceptions,
     sync_latency_within_sla,
     no_data_quality_issues,
+    exception_work_by_status_and_age,
 ]
