@@ -15,9 +15,11 @@ per_line as (
     select
         invoice_line_id,
         max(line_amount) as line_amount,
-        sum(allocated) as allocated,
-        sum(billed - credited - written_off - recognized) as left_over,
-        sum(billed - credited - written_off - recognized - closing + opening) as imbalance
+        -- cast back: some engines sum wide decimals as doubles
+        cast(sum(allocated) as decimal(38, 3)) as allocated,
+        cast(sum(billed - credited - written_off - recognized) as decimal(38, 3)) as left_over,
+        cast(sum(billed - credited - written_off - recognized - closing + opening) as decimal(38, 3))
+            as imbalance
     from schedule
     group by 1
 

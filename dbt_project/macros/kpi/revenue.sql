@@ -15,9 +15,10 @@
     {{ return(adapter.dispatch('json_array_sum', 'closeloop')(col, field)) }}
 {%- endmacro %}
 {% macro default__json_array_sum(col, field) -%}
-    coalesce(reduce(
-        cast(parse_json({{ col }}) as array), 0, (acc, d) -> acc + coalesce(d:{{ field }}::number, 0)
-    ), 0)
+    (
+        select coalesce(sum(elements.value:{{ field }}::number), 0)
+        from table(flatten(input => parse_json({{ col }}))) as elements
+    )
 {%- endmacro %}
 {% macro duckdb__json_array_sum(col, field) -%}
     coalesce(list_sum(cast(json_extract({{ col }}, '$[*].{{ field }}') as bigint[])), 0)
