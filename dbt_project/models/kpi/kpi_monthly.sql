@@ -110,7 +110,7 @@ final as (
 
     select
         unioned.*,
-        cast(unioned.mrr * 12 as decimal(38, 2)) as arr,
+        cast(unioned.mrr * 12 as decimal(38, 3)) as arr,
         cast(unioned.mrr_usd * 12 as decimal(38, 2)) as arr_usd,
         bookings_ratios.net_revenue_retention,
         bookings_ratios.gross_revenue_retention,
