@@ -907,9 +907,7 @@ def exceptions_list(
     ] = None,
     exception_type: Annotated[str | None, typer.Option("--type", help="Only this type.")] = None,
     owner: Annotated[str | None, typer.Option(help="Only this owner's.")] = None,
-    all_: Annotated[
-        bool, typer.Option("--all", help="Closed and accepted ones too.")
-    ] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Closed and accepted ones too.")] = False,
     limit: Annotated[int, typer.Option(help="Rows shown, oldest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -998,6 +996,61 @@ def exceptions_reopen(
 ) -> None:
     """Undo an acceptance, with a reason: the exceptions are work again."""
     _exception_action(ids, "reopen", by, reason=reason)
+
+
+# metrics: the semantic layer (docs/bi.md)
+
+metrics_app = typer.Typer(
+    help="The KPIs by name, through the semantic layer (MetricFlow; docs/bi.md).",
+    no_args_is_help=True,
+)
+app.add_typer(metrics_app, name="metrics")
+
+
+@metrics_app.command("query")
+def metrics_query(
+    metrics: Annotated[str, typer.Option(help="Comma-separated metrics, e.g. mrr,mrr_usd.")],
+    group_by: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated dimensions, e.g. metric_time__month,kpi_monthly__currency_code."
+        ),
+    ] = "metric_time__month",
+    order_by: Annotated[str, typer.Option(help="Comma-separated; -name for descending.")] = "",
+    limit: Annotated[int | None, typer.Option(help="At most this many rows.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    show_sql: Annotated[bool, typer.Option("--sql", help="Print the SQL MetricFlow ran.")] = False,
+) -> None:
+    """Answer metrics by dimensions with MetricFlow's engine, offline (what `mf query` does,
+    without its version check)."""
+    import logging
+
+    from closeloop.semantic import query_metrics
+
+    for name in ("metricflow", "metricflow_semantics", "dbt_metricflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # the answer, not the engine's log
+
+    def split(value: str) -> list[str]:
+        return [v.strip() for v in value.split(",") if v.strip()]
+
+    try:
+        answer = query_metrics(
+            split(metrics), split(group_by), _settings(), order_by=split(order_by), limit=limit
+        )
+    except Exception as exc:  # MetricFlow's own errors name the unknown metric or dimension
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(answer.records(), indent=2, default=str))
+    else:
+        table = Table()
+        for column in answer.columns:
+            table.add_column(column)
+        for row in answer.rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        out.print(table)
+    if show_sql:
+        out.print(answer.sql, style="dim")
 
 
 if __name__ == "__main__":

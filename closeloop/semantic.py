@@ -94,20 +94,20 @@ def query_metrics(
             semantic_manifest_lookup=SemanticManifestLookup(manifest),
             sql_client=AdapterBackedSqlClient(adapter),
         )
-        result = engine.query(
-            MetricFlowQueryRequest.create(
-                metric_names=list(metrics),
-                group_by_names=list(group_by) or None,
-                where_constraints=list(where) or None,
-                order_by_names=list(order_by) or None,
-                limit=limit,
-            )
+        request = MetricFlowQueryRequest.create(
+            metric_names=list(metrics),
+            group_by_names=list(group_by) or None,
+            where_constraints=list(where) or None,
+            order_by_names=list(order_by) or None,
+            limit=limit,
         )
-    table = result.result_df
-    if table is None:
-        raise RuntimeError("MetricFlow returned no table")
+        # MetricFlow's own result table holds floats; run its SQL through the adapter instead,
+        # whose rows keep the warehouse's exact decimals (money stays exact)
+        sql = engine.explain(request).sql_statement.sql
+        with adapter.connection_named("closeloop_metrics_query"):
+            _, table = adapter.execute(sql=sql, auto_begin=True, fetch=True)
     return MetricTable(
         columns=tuple(table.column_names),
-        rows=tuple(tuple(row) for row in table.rows),
-        sql=result.sql,
+        rows=tuple(tuple(row.values()) for row in table.rows),
+        sql=sql,
     )

@@ -21,11 +21,9 @@ def _month(value: Any) -> dt.date:
 
 
 def _exact(value: Any) -> Decimal:
-    # MetricFlow hands sums back as floats: the shortest repr of a float that came from a
-    # 3-decimal figure below 10^12 is that figure, so compare decimals exactly, not approximately
-    if isinstance(value, Decimal):
-        return value.quantize(Decimal("0.001"))
-    return Decimal(repr(value)).quantize(Decimal("0.001"))
+    # query_metrics runs MetricFlow's SQL through the adapter: exact decimals, never floats
+    assert isinstance(value, Decimal), type(value)
+    return value.quantize(Decimal("0.001"))
 
 
 def test_mf_answers_mrr_by_month_and_currency(built: Built, tmp_path: Path) -> None:
