@@ -2,9 +2,9 @@
 
 A `Warehouse` wraps a DB-API connection opened from the settings (the DuckDB file, or
 `snowflake.connector` with the settings' Snowflake account) and runs SQL written to work on
-both: `?` parameters, plain types, no engine-only functions. Differences are kept here: the
-JSON column type, how a dbt model's schema and name are found (Snowflake upper-cases unquoted
-names), and closing (DuckDB checkpoints).
+both: `?` parameters (bound client-side on Snowflake), plain types, no engine-only functions.
+Differences are kept here: the JSON column type, how a dbt model's schema and name are found
+(Snowflake upper-cases unquoted names), and closing (DuckDB checkpoints).
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ class Warehouse:
             "password": str(sf.password),
             "database": sf.database,
             "schema": sf.schema,
-            "paramstyle": "qmark",
+            # the connector's default: values bound client-side (`%s`), as literals; server-side
+            # binding (`qmark`) of decimals is what fakesnow cannot read
+            "paramstyle": "pyformat",
         }
         for key in ("role", "warehouse", "host", "port", "protocol"):
             value = getattr(sf, key)

@@ -5,6 +5,7 @@ that keeps what landed (a write-back never applies twice)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ def _item(n: int, decision: str) -> PlanItem:
         action="update",
         decision=decision,
         reason="test",
+        # a whole amount first, then cents: binding must keep both exact on both engines
+        amount_delta_usd=Decimal(0) if n == 1 else Decimal("1200.50"),
         method="PATCH",
         path=f"/services/rest/record/v1/invoice/{n}",
         body={"item": {"items": [{"amount": "12.500"}]}},
@@ -113,6 +116,11 @@ def test_ledger_runs_the_same_on_both_warehouses(warehouse: Warehouse) -> None:
         )
         todo = ledger.to_apply()
         assert [i["correction_id"] for i in todo] == ["c1", "c2", "c3"]
+        assert [Decimal(str(i["amount_delta_usd"])) for i in todo] == [
+            Decimal(0),
+            Decimal("1200.50"),
+            Decimal("1200.50"),
+        ]
         assert todo[0]["body"] == {"item": {"items": [{"amount": "12.500"}]}}
         for item in todo[:2]:
             attempt = ledger.begin_attempt(item, run, "ana")
