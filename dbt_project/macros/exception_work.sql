@@ -102,3 +102,11 @@
     where 1 = 0
     {%- endif %}
 {%- endmacro %}
+
+{# A table of the write-back ledger (schema writeback_ledger) when write-back has run here. #}
+{% macro writeback_ledger_relation(identifier) -%}
+    {%- if execute -%}
+        {{ return(adapter.get_relation(target.database, 'writeback_ledger', identifier)) }}
+    {%- endif -%}
+    {{ return(none) }}
+{%- endmacro %}

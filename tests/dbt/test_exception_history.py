@@ -61,6 +61,19 @@ def test_history_follows_each_exception_from_open_to_closed(built: Built, tmp_pa
             "approved_by, applied_at, verified_at) values (?, ?, ?, ?, ?, ?)",
             ["corr-1", corrected, "verified", "cfo", datetime.now(UTC), datetime.now(UTC)],
         )
+        ledger.wh.execute(
+            "insert into writeback_ledger.attempts (attempt_id, correction_id, attempt_no, method, "
+            "path, before, after, result, http_status, approver) "
+            "values (?, ?, 1, 'PATCH', ?, ?, ?, 'applied', 204, ?)",
+            [
+                "att-1",
+                "corr-1",
+                "/services/rest/record/v1/invoice/7",
+                '{"status.id": "A"}',
+                '{"status.id": "B"}',
+                "cfo",
+            ],
+        )
     finally:
         ledger.wh.close()
     con = duckdb.connect(str(settings.duckdb_path))
@@ -86,6 +99,23 @@ def test_history_follows_each_exception_from_open_to_closed(built: Built, tmp_pa
     assert history[accepted]["accepted_by"] == "controller"
     assert history[accepted]["accepted_reason"] == "timing: clears in November"
     assert history[accepted]["is_open"]
+
+    # one query answers for a correction: the exception, the rule, before/after, approver,
+    # request and response, verification (recon.correction_evidence, a view over the ledger)
+    assert run_dbt(["run", "--select", "correction_evidence"], settings, target_path=target).success
+    evidence = _rows(
+        settings, "select * from recon.correction_evidence where correction_id = 'corr-1'"
+    )
+    assert len(evidence) == 1
+    row = evidence[0]
+    assert (row["exception_id"], row["exception_status"]) == (corrected, "verified_closed")
+    assert (row["approved_by"], row["http_status"], row["attempt_result"]) == (
+        "cfo",
+        204,
+        "applied",
+    )
+    assert row["request_method"] == "PATCH" and row["verified_at"] is not None
+    assert '"B"' in row["erp_after"] and row["correction_status"] == "verified"
 
     # the CLI's list: open work only by default, everything with --all
     rows, counts = list_exceptions(settings, limit=10_000)
