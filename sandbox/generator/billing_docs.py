@@ -206,6 +206,9 @@ class BillingDocsMixin:
             return
         if inv.attempt_count > len(RETRY_DAYS):
             inv.status, inv.uncollectible_at, inv.next_attempt = "uncollectible", t, None
+            # the write-off takes what the invoice still owed out of open AR, at its own rate
+            owed = max(0, inv.total - inv.amount_paid - inv.cn_amount)
+            self.ledger_add(self.ledger.ar_written_off, t, inv.currency, owed, inv.finalized_at)
             revenue.record_writeoff(self.ledger, inv.id, t)
             self.settle(inv, t)
             if inv.erp_fault == "status":

@@ -10,7 +10,14 @@ from pathlib import Path
 from sandbox.generator import money, mrr, revenue
 from sandbox.generator.state import LedgerState
 
-DOC_METRICS = ("billings", "billings_voided", "credit_notes", "collections", "refunds")
+DOC_METRICS = (
+    "billings",
+    "billings_voided",
+    "credit_notes",
+    "collections",
+    "refunds",
+    "ar_written_off",
+)
 #: differences of document metrics (docs/metrics.md): net = gross - the reversals
 NET_METRICS = {
     "billings_net": ("billings", ("billings_voided", "credit_notes")),

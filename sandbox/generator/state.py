@@ -174,6 +174,7 @@ class LedgerState:
 
     billings: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     billings_voided: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    ar_written_off: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     credit_notes: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     collections: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     refunds: dict[tuple[str, str], list[int]] = field(default_factory=dict)

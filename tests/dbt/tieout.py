@@ -22,6 +22,7 @@ TIED_METRICS = (
     "collections",
     "refunds",
     "collections_net",
+    "ar_written_off",
     "mrr",
     "mrr_new",
     "mrr_expansion",

@@ -4,6 +4,6 @@
     {{ return([
         'billings', 'billings_voided', 'credit_notes', 'billings_net',
         'collections', 'refunds', 'collections_net',
-        'open_ar',
+        'open_ar', 'ar_written_off',
     ]) }}
 {%- endmacro %}

@@ -2,7 +2,8 @@
 -- Collections, Open AR). Documents in the month they happen, each in USD at the rate of its own
 -- date: gross billings at finalization (a later void does not rewrite the month), voids in the
 -- month voided (at the invoice's own rate), credit notes when issued, payments when received,
--- succeeded refunds when created; the nets are the differences. Open AR at each month end is
+-- succeeded refunds when created; the nets are the differences; write-offs for what the invoice
+-- still owed, in the month written off (at the invoice's own rate). Open AR at each month end is
 -- ar_aging_monthly's amount remaining, converted at the month-end rate.
 with
 
@@ -48,6 +49,56 @@ refunds as (
 aging as (
 
     select * from {{ ref('ar_aging_monthly') }}
+
+),
+
+written_off_paid as (
+
+    select
+        invoices.invoice_id,
+        sum(payments.amount) as amount_paid
+    from invoices
+    inner join payments
+        on
+            invoices.invoice_id = payments.invoice_id
+            and invoices.marked_uncollectible_at > payments.paid_at
+    group by 1
+
+),
+
+written_off_credited as (
+
+    select
+        invoices.invoice_id,
+        sum(credit_notes.total) as amount_credited
+    from invoices
+    inner join credit_notes
+        on
+            invoices.invoice_id = credit_notes.invoice_id
+            and invoices.marked_uncollectible_at > credit_notes.created_at
+    group by 1
+
+),
+
+written_off as (
+
+    -- what each written-off invoice still owed at that instant: total - payments - credit notes
+    -- dated before it, floored at zero
+    select
+        invoices.invoice_id,
+        invoices.currency_code,
+        invoices.marked_uncollectible_at,
+        invoices.usd_per_unit,
+        cast(greatest(
+            invoices.total
+            - coalesce(written_off_paid.amount_paid, 0)
+            - coalesce(written_off_credited.amount_credited, 0),
+            0
+        ) as decimal(38, 3)) as amount
+    from invoices
+    left join written_off_paid on invoices.invoice_id = written_off_paid.invoice_id
+    left join written_off_credited on invoices.invoice_id = written_off_credited.invoice_id
+    where invoices.marked_uncollectible_at is not null
 
 ),
 
@@ -97,6 +148,14 @@ documents as (
         on
             refunds.currency_code = fx.currency_code
             and cast(refunds.created_at as date) = fx.rate_date
+    union all
+    select
+        cast(date_trunc('month', marked_uncollectible_at) as date) as month_start,
+        currency_code,
+        'ar_written_off' as metric,
+        amount,
+        {{ to_usd('amount', 'usd_per_unit') }} as amount_usd
+    from written_off
 
 ),
 
@@ -111,6 +170,7 @@ nets as (
         case when metric in ('billings', 'collections') then amount else -amount end as amount,
         case when metric in ('billings', 'collections') then amount_usd else -amount_usd end as amount_usd
     from documents
+    where metric <> 'ar_written_off'
 
 ),
 
