@@ -86,8 +86,12 @@ def _snowflake_type(duck_type: str) -> str:
             "DOUBLE": "FLOAT", "DATE": "DATE"}.get(t, "VARCHAR")  # fmt: skip
 
 
-def copy_raw(duckdb_path: Path, port: int, batch_size: int = 1000) -> dict[str, int]:
+def copy_raw(
+    duckdb_path: Path, port: int, batch_size: int = 1000, schemas: tuple[str, ...] = RAW_SCHEMAS
+) -> dict[str, int]:
     """Create the raw tables of the DuckDB landing in fakesnow and INSERT their rows.
+
+    `schemas`: the raw datasets copied (all three by default; `("raw_erp",)` after a re-read).
 
     Returns:
         Rows copied per `schema.table`.
@@ -103,8 +107,9 @@ def copy_raw(duckdb_path: Path, port: int, batch_size: int = 1000) -> dict[str, 
         cur.execute(f"use database {DATABASE}")
         tables = src.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema in ('raw_crm', 'raw_billing', 'raw_erp') "
-            "and table_name not like '\\_dlt%' escape '\\' order by 1, 2"
+            f"where table_schema in ({', '.join('?' for _ in schemas)}) "
+            "and table_name not like '\\_dlt%' escape '\\' order by 1, 2",
+            list(schemas),
         ).fetchall()
         for schema, table in tables:
             cols = src.execute(
