@@ -202,7 +202,10 @@ class Simulation(LifecycleMixin, SubscriptionMixin, BillingDocsMixin, LegacyErpM
         correct: Any = None,
         wrong: Any = None,
         caused_by: str | None = None,
+        entered: int | None = None,
     ) -> str:
+        """Record an injected discrepancy; `entered` is when the record it is about happened in
+        its system of record (where recon dates it, for the settlement window), if not `at`."""
         self.gt_n += 1
         gid = f"gt-{self.gt_n:06d}"
         self.gt.append(
@@ -217,6 +220,7 @@ class Simulation(LifecycleMixin, SubscriptionMixin, BillingDocsMixin, LegacyErpM
                 "wrong_value": None if wrong is None else str(wrong),
                 "caused_by": caused_by,
                 "injected_at": iso_z(at),
+                "entered_at": iso_z(at if entered is None else entered),
             }
         )
         return gid

@@ -47,6 +47,7 @@ class LegacyErpMixin:
         return self.record_gt(
             "invoice_status_mismatch",
             at=self.latency(t),
+            entered=t,
             billing_id=inv.id,
             erp_id=inv.erp_id,
             field="status",
@@ -85,6 +86,7 @@ class LegacyErpMixin:
             inv.erp_gt = self.record_gt(
                 "invoice_missing_in_erp",
                 at=self.latency(t),
+                entered=t,
                 billing_id=inv.id,
                 caused_by=c.erp_missing_gt,
             )
@@ -101,7 +103,7 @@ class LegacyErpMixin:
             inv.erp_fault = kind
             if kind == "missing":
                 inv.erp_gt = self.record_gt(
-                    "invoice_missing_in_erp", at=inv.erp_created, billing_id=inv.id
+                    "invoice_missing_in_erp", at=inv.erp_created, billing_id=inv.id, entered=t
                 )
                 return
         inv.erp_id = self.erp_id("transaction")
@@ -156,6 +158,7 @@ class LegacyErpMixin:
             self.record_gt(
                 "payment_missing_in_erp",
                 at=self.latency(t),
+                entered=t,
                 billing_id=charge_id,
                 caused_by=c.erp_missing_gt,
             )
@@ -166,6 +169,7 @@ class LegacyErpMixin:
             self.record_gt(
                 "payment_missing_in_erp",
                 at=self.latency(t),
+                entered=t,
                 billing_id=charge_id,
                 caused_by=inv.erp_gt,
             )
@@ -176,7 +180,7 @@ class LegacyErpMixin:
             inv.erp_fault = "payment_" + kind
             if kind == "missing":
                 inv.erp_gt = self.record_gt(
-                    "payment_missing_in_erp", at=self.latency(t), billing_id=charge_id
+                    "payment_missing_in_erp", at=self.latency(t), entered=t, billing_id=charge_id
                 )
                 return
             fee = max(1, amount * self.rng.choice((1, 2, 3)) // 100)

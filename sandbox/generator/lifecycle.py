@@ -399,6 +399,7 @@ class LifecycleMixin:
                 "customer_missing_in_billing",
                 at=self.at(t, 60),
                 crm_id=c.account_id,
+                entered=t,
                 erp_id=c.erp_id,
             )
         elif fault == "erp":
@@ -406,6 +407,7 @@ class LifecycleMixin:
                 "customer_missing_in_erp",
                 at=self.at(t, 300),
                 crm_id=c.account_id,
+                entered=t,
                 billing_id=c.stripe_id,
             )
         return c
@@ -434,12 +436,13 @@ class LifecycleMixin:
                 "subscription_missing",
                 at=self.at(t, 120),
                 crm_id=contract.id,
+                entered=t,
                 caused_by=c.billing_missing_gt,
             )
             return
         if meta.get("sub_missing"):
             contract.sub_missing_gt = self.record_gt(
-                "subscription_missing", at=self.at(t, 120), crm_id=contract.id
+                "subscription_missing", at=self.at(t, 120), crm_id=contract.id, entered=t
             )
             return
         self.create_subscription(c, contract, self.at(t, 120), interval, meta["terms"])

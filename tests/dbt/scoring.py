@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import yaml  # type: ignore[import-untyped]
+
+DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project" / "dbt_project.yml"
 
 Key = tuple[str, str | None, str | None, str | None, str | None]
 
@@ -46,6 +51,31 @@ def load_truth(home: Path) -> list[dict[str, Any]]:
     """The ground-truth entries of the sandbox under `home`."""
     path = home / "sandbox" / "ground_truth.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def settlement_windows() -> dict[str, int]:
+    """The default settlement window (hours) of each exception type (dbt var)."""
+    config = yaml.safe_load(DBT_PROJECT.read_text())
+    return {k: int(v) for k, v in (config["vars"].get("settlement_window_hours") or {}).items()}
+
+
+def split_in_transit(
+    truth: list[dict[str, Any]], as_of: datetime, windows: dict[str, int] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ground truth split by the written rule (docs/exceptions.md, Timing): an entry whose
+    record entered its system of record (`entered_at`) less than its type's window before the
+    recon's as-of instant is in transit; every other entry is an exception."""
+    windows = settlement_windows() if windows is None else windows
+    exceptions: list[dict[str, Any]] = []
+    in_transit: list[dict[str, Any]] = []
+    for entry in truth:
+        hours = windows.get(entry["exception_type"], 0)
+        entered = datetime.fromisoformat(
+            (entry.get("entered_at") or entry["injected_at"]).replace("Z", "+00:00")
+        ).replace(tzinfo=None)
+        late = hours > 0 and entered + timedelta(hours=hours) > as_of
+        (in_transit if late else exceptions).append(entry)
+    return exceptions, in_transit
 
 
 def score(found_rows: list[dict[str, Any]], truth: list[dict[str, Any]]) -> dict[str, TypeScore]:

@@ -28,7 +28,7 @@ import pytest
 
 from closeloop.settings import Settings
 from tests.contract import EXCEPTION_TYPES
-from tests.dbt.scoring import load_truth, report, score
+from tests.dbt.scoring import load_truth, report, score, split_in_transit
 from tests.dbt.tieout import compare, load_ledger
 from tests.ingestion.support import env_for, patched_env, served
 from transform import DbtOutcome, run_dbt
@@ -110,9 +110,14 @@ def test_build_succeeds_and_degrades_instead_of_failing(landed: tuple[Landed, An
 @pytest.mark.slow
 def test_recon_scores_one_per_exception_type(landed: tuple[Landed, Any]) -> None:
     run, _ = landed
-    truth = load_truth(run.home)
+    as_of = run.rows("select as_of_at from intermediate.int_recon_clock")[0]["as_of_at"]
+    truth, in_transit = split_in_transit(load_truth(run.home), as_of)
     scores = score(run.rows("select * from recon.recon_exceptions"), truth)
     print(f"\n[{run.profile}]\n" + report(scores))
+    # items the ground truth holds in transit are listed there, never as exceptions
+    transit = score(run.rows("select * from recon.recon_in_transit"), in_transit)
+    for name, s in transit.items():
+        assert (s.false_positive, s.false_negative) == ([], []), (run.profile, name)
     expected = {e["exception_type"] for e in truth}
     assert expected <= set(EXCEPTION_TYPES)
     assert set(scores) == expected

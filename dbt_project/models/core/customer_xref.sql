@@ -20,6 +20,9 @@ final as (
             when
                 coalesce(billing_match_method, 'id') = 'id'
                 and coalesce(erp_match_method, 'id') = 'id' then 'id'
+            when
+                coalesce(billing_match_method, 'id') in ('id', 'override')
+                and coalesce(erp_match_method, 'id') in ('id', 'override') then 'override'
             else 'fuzzy'
         end as varchar) as match_method,
         cast(case
@@ -32,7 +35,17 @@ final as (
         billing_customer_id is not null as has_billing_customer,
         erp_customer_id is not null as has_erp_customer,
         -- the landed billing column that held the CRM id (an id link), else null
-        cast(billing_link_column as varchar) as billing_link_column
+        cast(billing_link_column as varchar) as billing_link_column,
+        -- a rule match below var match_review_threshold is a review item: it stays, and no
+        -- correction that depends on it is applied without a human (recon requires_approval)
+        coalesce(
+            crm_account_id is not null
+            and (
+                billing_match_confidence < {{ var('match_review_threshold') }}
+                or erp_match_confidence < {{ var('match_review_threshold') }}
+            ),
+            false
+        ) as needs_review
     from matched
 
 )

@@ -1,9 +1,57 @@
--- CRM, billing and ERP customers matched: exact id links first (Salesforce ids compared on
--- their first 15 characters, case-sensitively), then tax id, e-mail/web
--- domain and normalized name, each candidate kept only when it is unambiguous. A Stripe
--- customer deleted since (gone from the customer list) is still known from its subscriptions,
--- whose CRM contract names the account.
+-- CRM, billing and ERP customers matched. An analyst's decision in the seed
+-- customer_match_overrides wins over every rule (match: that pair, method `override`;
+-- no_match: never that pair, or with no account never any). Then exact id links (Salesforce ids
+-- compared on their first 15 characters, case-sensitively), then tax id, e-mail/web domain and
+-- the Unicode-aware name key (macro match_name_key), each candidate kept only when it is
+-- unambiguous. Country, currency and the ERP subsidiary are evidence: each one that conflicts
+-- with the CRM account lowers a rule match's confidence by 0.10 (customer_xref flags a match
+-- below var match_review_threshold as needs_review). A Stripe customer deleted since (gone from
+-- the customer list) is still known from its subscriptions, whose CRM contract names the account.
 with
+
+overrides as (
+
+    select
+        nullif(trim(cast(crm_account_id as varchar)), '') as crm_account_id,
+        nullif(trim(cast(billing_customer_id as varchar)), '') as billing_customer_id,
+        nullif(trim(cast(erp_customer_id as varchar)), '') as erp_customer_id,
+        lower(trim(cast(decision as varchar))) as decision
+    from {{ ref('customer_match_overrides') }}
+
+),
+
+billing_vetoes as (
+
+    -- a no_match names a pair never to tie (without an account: the customer ties to none)
+    select
+        crm_account_id,
+        billing_customer_id
+    from overrides
+    where decision = 'no_match' and billing_customer_id is not null
+
+),
+
+erp_vetoes as (
+
+    select
+        crm_account_id,
+        erp_customer_id
+    from overrides
+    where decision = 'no_match' and erp_customer_id is not null
+
+),
+
+erp_currencies as (
+
+    select * from {{ ref('stg_erp__currencies') }}
+
+),
+
+subsidiaries as (
+
+    select * from {{ ref('stg_erp__subsidiaries') }}
+
+),
 
 accounts as (
 
@@ -12,7 +60,9 @@ accounts as (
         account_name,
         account_type,
         tax_id,
-        {{ normalize_company_name('account_name') }} as name_key,
+        {{ match_code('billing_country_code') }} as country_code,
+        {{ match_code('currency_code') }} as currency_code,
+        {{ match_name_key('account_name') }} as name_key,
         {{ email_or_url_domain('website') }} as domain_key
     from {{ ref('stg_crm__accounts') }}
 
@@ -24,7 +74,9 @@ billing as (
         customer_id as billing_customer_id,
         crm_account_id,
         crm_account_link_column,
-        {{ normalize_company_name('customer_name') }} as name_key,
+        {{ match_code('address_country_code') }} as country_code,
+        {{ match_code('currency_code') }} as currency_code,
+        {{ match_name_key('customer_name') }} as name_key,
         {{ email_or_url_domain('email') }} as domain_key
     from {{ ref('stg_billing__customers') }}
 
@@ -33,12 +85,20 @@ billing as (
 erp as (
 
     select
-        erp_customer_id,
-        external_id,
-        tax_id,
-        {{ normalize_company_name('company_name') }} as name_key,
-        {{ email_or_url_domain('email') }} as domain_key
-    from {{ ref('stg_erp__customers') }}
+        customers.erp_customer_id,
+        customers.external_id,
+        customers.tax_id,
+        {{ match_code('erp_currencies.currency_code') }} as currency_code,
+        {{ match_code('subsidiaries.country_code') }} as subsidiary_country_code,
+        {{ match_code('subsidiary_currencies.currency_code') }} as subsidiary_currency_code,
+        coalesce(subsidiaries.parent_subsidiary_id is null, false) as is_parent_subsidiary,
+        {{ match_name_key('customers.company_name') }} as name_key,
+        {{ email_or_url_domain('customers.email') }} as domain_key
+    from {{ ref('stg_erp__customers') }} as customers
+    left join erp_currencies on customers.currency_id = erp_currencies.currency_id
+    left join subsidiaries on customers.subsidiary_id = subsidiaries.subsidiary_id
+    left join erp_currencies as subsidiary_currencies
+        on subsidiaries.currency_id = subsidiary_currencies.currency_id
 
 ),
 
@@ -50,46 +110,92 @@ activated_contracts as (
 
 ),
 
-billing_by_id as (
+billing_override as (
 
+    select
+        overrides.billing_customer_id,
+        accounts.account_id,
+        'override' as match_method,
+        cast(1.00 as decimal(3, 2)) as match_confidence,
+        cast(null as varchar) as link_column
+    from overrides
+    inner join accounts
+        on {{ sf_id15('overrides.crm_account_id') }} = {{ sf_id15('accounts.account_id') }}
+    where overrides.decision = 'match' and overrides.billing_customer_id is not null
+
+),
+
+billing_pairs as (
+
+    -- every pair a rule could tie: an id link, or a shared domain or name key, unless an
+    -- override already decided the customer or the account, or vetoed the pair
     select
         billing.billing_customer_id,
         accounts.account_id,
+        billing.crm_account_link_column,
+        {{ sf_id15('billing.crm_account_id') }} = {{ sf_id15('accounts.account_id') }} as is_id_link,
+        coalesce(billing.domain_key = accounts.domain_key, false) as same_domain,
+        coalesce(billing.name_key = accounts.name_key, false) as same_name,
+        (
+            case when billing.country_code <> accounts.country_code then 1 else 0 end
+            + case when billing.currency_code <> accounts.currency_code then 1 else 0 end
+        ) as conflicts
+    from billing
+    inner join accounts
+        on
+            {{ sf_id15('billing.crm_account_id') }} = {{ sf_id15('accounts.account_id') }}
+            or billing.domain_key = accounts.domain_key
+            or billing.name_key = accounts.name_key
+    where
+        billing.billing_customer_id not in (select o.billing_customer_id from billing_override as o)
+        and accounts.account_id not in (select o.account_id from billing_override as o)
+        and not exists (
+            select v.billing_customer_id
+            from billing_vetoes as v
+            where
+                v.billing_customer_id = billing.billing_customer_id
+                and (
+                    v.crm_account_id is null
+                    or {{ sf_id15('v.crm_account_id') }} = {{ sf_id15('accounts.account_id') }}
+                )
+        )
+
+),
+
+billing_by_id as (
+
+    select
+        billing_customer_id,
+        account_id,
         'id' as match_method,
         cast(1.00 as decimal(3, 2)) as match_confidence,
-        billing.crm_account_link_column as link_column
-    from billing
-    inner join accounts on {{ sf_id15('billing.crm_account_id') }} = {{ sf_id15('accounts.account_id') }}
+        crm_account_link_column as link_column
+    from billing_pairs
+    where is_id_link
 
 ),
 
 billing_candidates as (
 
     select
-        billing.billing_customer_id,
-        accounts.account_id,
+        billing_customer_id,
+        account_id,
         case
-            when
-                billing.domain_key = accounts.domain_key
-                and billing.name_key = accounts.name_key then 'domain_and_name'
-            when billing.domain_key = accounts.domain_key then 'domain'
+            when same_domain and same_name then 'domain_and_name'
+            when same_domain then 'domain'
             else 'name'
         end as match_method,
         case
-            when
-                billing.domain_key = accounts.domain_key
-                and billing.name_key = accounts.name_key then cast(0.95 as decimal(3, 2))
-            when billing.domain_key = accounts.domain_key then cast(0.85 as decimal(3, 2))
-            else cast(0.70 as decimal(3, 2))
-        end as match_confidence
-    from billing
-    inner join accounts
-        on
-            billing.domain_key = accounts.domain_key
-            or billing.name_key = accounts.name_key
+            when same_domain and same_name then 0.95
+            when same_domain then 0.85
+            else 0.70
+        end as rule_confidence,
+        conflicts
+    from billing_pairs
     where
-        billing.billing_customer_id not in (select b.billing_customer_id from billing_by_id as b)
-        and accounts.account_id not in (select b.account_id from billing_by_id as b)
+        (same_domain or same_name)
+        and billing_customer_id not in (select b.billing_customer_id from billing_by_id as b)
+        and account_id not in (select b.account_id from billing_by_id as b)
 
 ),
 
@@ -99,17 +205,20 @@ billing_fuzzy as (
         billing_customer_id,
         account_id,
         match_method,
-        match_confidence,
+        cast(
+            case when rule_confidence - 0.10 * conflicts < 0 then 0 else rule_confidence - 0.10 * conflicts end
+            as decimal(3, 2)
+        ) as match_confidence,
         cast(null as varchar) as link_column
     from billing_candidates
-    -- keep a fuzzy match only when it is the single best candidate on both sides
+    -- keep a fuzzy match only when it is the single best candidate on both sides (by rule)
     qualify
-        count(*) over (partition by billing_customer_id, match_confidence) = 1
+        count(*) over (partition by billing_customer_id, rule_confidence) = 1
         and row_number() over (
-            partition by billing_customer_id order by match_confidence desc
+            partition by billing_customer_id order by rule_confidence desc
         ) = 1
         and row_number() over (
-            partition by account_id order by match_confidence desc, billing_customer_id asc
+            partition by account_id order by rule_confidence desc, billing_customer_id asc
         ) = 1
 
 ),
@@ -127,6 +236,18 @@ billing_deleted as (
         on {{ sf_id15('subscriptions.crm_contract_id') }} = {{ sf_id15('contracts.contract_id') }}
     where
         subscriptions.customer_id not in (select b.billing_customer_id from billing as b)
+        and subscriptions.customer_id not in (select o.billing_customer_id from billing_override as o)
+        and not exists (
+            select v.billing_customer_id
+            from billing_vetoes as v
+            where
+                v.billing_customer_id = subscriptions.customer_id
+                and (
+                    v.crm_account_id is null
+                    or {{ sf_id15('v.crm_account_id') }} = {{ sf_id15('contracts.account_id') }}
+                )
+        )
+        and contracts.account_id not in (select o.account_id from billing_override as o)
         and contracts.account_id not in (select b.account_id from billing_by_id as b)
         and contracts.account_id not in (select f.account_id from billing_fuzzy as f)
     group by 1
@@ -136,6 +257,8 @@ billing_deleted as (
 
 billing_matches as (
 
+    select * from billing_override
+    union all
     select * from billing_by_id
     union all
     select * from billing_fuzzy
@@ -144,48 +267,102 @@ billing_matches as (
 
 ),
 
-erp_by_id as (
+erp_override as (
 
     select
         erp.erp_customer_id,
         accounts.account_id,
+        'override' as match_method,
+        cast(1.00 as decimal(3, 2)) as match_confidence
+    from overrides
+    inner join accounts
+        on {{ sf_id15('overrides.crm_account_id') }} = {{ sf_id15('accounts.account_id') }}
+    inner join erp on overrides.erp_customer_id = cast(erp.erp_customer_id as varchar)
+    where overrides.decision = 'match'
+
+),
+
+erp_pairs as (
+
+    select
+        erp.erp_customer_id,
+        accounts.account_id,
+        {{ sf_id15('erp.external_id') }} = {{ sf_id15('accounts.account_id') }} as is_id_link,
+        coalesce(erp.tax_id = accounts.tax_id, false) as same_tax_id,
+        coalesce(erp.domain_key = accounts.domain_key, false) as same_domain,
+        coalesce(erp.name_key = accounts.name_key, false) as same_name,
+        (
+            case when erp.currency_code <> accounts.currency_code then 1 else 0 end
+            -- the subsidiary keeps the customer's currency, or is that of its country, or the
+            -- parent: any other is a conflict
+            + case
+                when
+                    erp.subsidiary_country_code is null
+                    or erp.is_parent_subsidiary
+                    or erp.subsidiary_currency_code = accounts.currency_code
+                    or erp.subsidiary_country_code = accounts.country_code
+                    then 0
+                else 1
+            end
+        ) as conflicts
+    from erp
+    inner join accounts
+        on
+            {{ sf_id15('erp.external_id') }} = {{ sf_id15('accounts.account_id') }}
+            or erp.tax_id = accounts.tax_id
+            or erp.domain_key = accounts.domain_key
+            or erp.name_key = accounts.name_key
+    where
+        erp.erp_customer_id not in (select o.erp_customer_id from erp_override as o)
+        and accounts.account_id not in (select o.account_id from erp_override as o)
+        and not exists (
+            select v.erp_customer_id
+            from erp_vetoes as v
+            where
+                v.erp_customer_id = cast(erp.erp_customer_id as varchar)
+                and (
+                    v.crm_account_id is null
+                    or {{ sf_id15('v.crm_account_id') }} = {{ sf_id15('accounts.account_id') }}
+                )
+        )
+
+),
+
+erp_by_id as (
+
+    select
+        erp_customer_id,
+        account_id,
         'id' as match_method,
         cast(1.00 as decimal(3, 2)) as match_confidence
-    from erp
-    inner join accounts on {{ sf_id15('erp.external_id') }} = {{ sf_id15('accounts.account_id') }}
+    from erp_pairs
+    where is_id_link
 
 ),
 
 erp_candidates as (
 
     select
-        erp.erp_customer_id,
-        accounts.account_id,
+        erp_customer_id,
+        account_id,
         case
-            when erp.tax_id = accounts.tax_id then 'tax_id'
-            when
-                erp.domain_key = accounts.domain_key
-                and erp.name_key = accounts.name_key then 'domain_and_name'
-            when erp.domain_key = accounts.domain_key then 'domain'
+            when same_tax_id then 'tax_id'
+            when same_domain and same_name then 'domain_and_name'
+            when same_domain then 'domain'
             else 'name'
         end as match_method,
         case
-            when erp.tax_id = accounts.tax_id then cast(0.98 as decimal(3, 2))
-            when
-                erp.domain_key = accounts.domain_key
-                and erp.name_key = accounts.name_key then cast(0.95 as decimal(3, 2))
-            when erp.domain_key = accounts.domain_key then cast(0.85 as decimal(3, 2))
-            else cast(0.70 as decimal(3, 2))
-        end as match_confidence
-    from erp
-    inner join accounts
-        on
-            erp.tax_id = accounts.tax_id
-            or erp.domain_key = accounts.domain_key
-            or erp.name_key = accounts.name_key
+            when same_tax_id then 0.98
+            when same_domain and same_name then 0.95
+            when same_domain then 0.85
+            else 0.70
+        end as rule_confidence,
+        conflicts
+    from erp_pairs
     where
-        erp.erp_customer_id not in (select e.erp_customer_id from erp_by_id as e)
-        and accounts.account_id not in (select e.account_id from erp_by_id as e)
+        (same_tax_id or same_domain or same_name)
+        and erp_customer_id not in (select e.erp_customer_id from erp_by_id as e)
+        and account_id not in (select e.account_id from erp_by_id as e)
 
 ),
 
@@ -195,21 +372,26 @@ erp_fuzzy as (
         erp_customer_id,
         account_id,
         match_method,
-        match_confidence
+        cast(
+            case when rule_confidence - 0.10 * conflicts < 0 then 0 else rule_confidence - 0.10 * conflicts end
+            as decimal(3, 2)
+        ) as match_confidence
     from erp_candidates
     qualify
-        count(*) over (partition by erp_customer_id, match_confidence) = 1
+        count(*) over (partition by erp_customer_id, rule_confidence) = 1
         and row_number() over (
-            partition by erp_customer_id order by match_confidence desc
+            partition by erp_customer_id order by rule_confidence desc
         ) = 1
         and row_number() over (
-            partition by account_id order by match_confidence desc, erp_customer_id asc
+            partition by account_id order by rule_confidence desc, erp_customer_id asc
         ) = 1
 
 ),
 
 erp_matches as (
 
+    select * from erp_override
+    union all
     select * from erp_by_id
     union all
     select * from erp_fuzzy

@@ -1,105 +1,12 @@
--- One row per open discrepancy between the three systems. `exception_id` hashes what the
+-- One row per open discrepancy between the three systems, past its settlement window (items
+-- still inside it are in transit: recon_in_transit). `exception_id` hashes what the
 -- discrepancy is about (type, the ids in each system, the field), so it is stable across runs
 -- and disappears once the systems agree again.
 with
 
-customers as (
+discrepancies as (
 
-    select * from {{ ref('int_recon_customers') }}
-
-),
-
-contracts as (
-
-    select * from {{ ref('int_recon_contracts') }}
-
-),
-
-invoices as (
-
-    select * from {{ ref('int_recon_invoices') }}
-
-),
-
-payments as (
-
-    select * from {{ ref('int_recon_payments') }}
-
-),
-
-clock as (
-
-    select * from {{ ref('int_recon_clock') }}
-
-),
-
-fx as (
-
-    select * from {{ ref('int_fx_rates_daily') }}
-
-),
-
-latest_fx as (
-
-    select
-        currency_code,
-        usd_per_unit
-    from fx
-    qualify row_number() over (partition by currency_code order by rate_date desc) = 1
-
-),
-
-unioned as (
-
-    select * from customers
-    union all
-    select * from contracts
-    union all
-    select * from invoices
-    union all
-    select * from payments
-
-),
-
-rules as (
-
-    {{ exception_rules() }}
-
-),
-
-enriched as (
-
-    select
-        unioned.*,
-        rules.owner_system,
-        rules.mirror_system,
-        rules.correction_action,
-        rules.base_severity,
-        rules.is_money_changing,
-        coalesce(fx.usd_per_unit, latest_fx.usd_per_unit) as usd_per_unit,
-        clock.as_of_at
-    from unioned
-    inner join rules on unioned.exception_type = rules.exception_type
-    cross join clock
-    left join fx
-        on
-            unioned.currency_code = fx.currency_code
-            and cast(unioned.detected_at as date) = fx.rate_date
-    left join latest_fx on unioned.currency_code = latest_fx.currency_code
-
-),
-
-scored as (
-
-    select
-        *,
-        -- a currency the ERP never rated has no USD delta (never 1:1; ops.dq_issues lists it)
-        case
-            when coalesce(amount_delta, 0) = 0 then cast(0 as decimal(38, 2))
-            else {{ to_usd('amount_delta', 'usd_per_unit') }}
-        end as amount_delta_usd,
-        {{ days_between('detected_at', 'as_of_at') }} as age_days
-    from enriched
+    select * from {{ ref('int_recon_discrepancies') }}
 
 ),
 
@@ -107,48 +14,31 @@ final as (
 
     select
         -- ids
-        {{ surrogate_key(['exception_type', 'crm_id', 'billing_id', 'erp_id', 'field_name']) }}
-            as exception_id,
-        cast(exception_type as varchar) as exception_type,
-        cast(crm_id as varchar) as crm_id,
-        cast(billing_id as varchar) as billing_id,
-        cast(erp_id as varchar) as erp_id,
+        exception_id,
+        exception_type,
+        crm_id,
+        billing_id,
+        erp_id,
         -- strings
-        cast(case
-            when base_severity = 'low' and age_days > {{ var('exception_escalation_days') }}
-                then 'medium'
-            when abs(amount_delta_usd) >= {{ var('critical_amount_usd', 10000) }} then 'critical'
-            when
-                base_severity = 'medium'
-                and (
-                    amount_delta_usd is null
-                    or abs(amount_delta_usd) >= {{ var('approval_amount_usd', 1000) }}
-                    or age_days > {{ var('exception_escalation_days') }}
-                )
-                then 'high'
-            else base_severity
-        end as varchar) as severity,
-        cast(field_name as varchar) as field_name,
-        cast(correct_value as varchar) as correct_value,
-        cast(wrong_value as varchar) as wrong_value,
-        cast(currency_code as varchar) as currency_code,
-        cast(owner_system as varchar) as owner_system,
-        cast(mirror_system as varchar) as mirror_system,
-        cast(correction_action as varchar) as correction_action,
+        severity,
+        field_name,
+        correct_value,
+        wrong_value,
+        currency_code,
+        owner_system,
+        mirror_system,
+        correction_action,
         -- numerics
-        cast(amount_delta as decimal(38, 3)) as amount_delta,
+        amount_delta,
         amount_delta_usd,
-        cast(age_days as bigint) as age_days,
+        age_days,
         -- booleans
-        (
-            is_money_changing
-            or amount_delta_usd is null
-            or abs(amount_delta_usd) >= {{ var('approval_amount_usd', 1000) }}
-        ) as requires_approval,
+        requires_approval,
         -- timestamps
-        cast(detected_at as timestamp) as detected_at,
-        cast(as_of_at as timestamp) as as_of_at
-    from scored
+        detected_at,
+        as_of_at
+    from discrepancies
+    where not is_in_transit
 
 )
 
