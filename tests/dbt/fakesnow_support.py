@@ -87,11 +87,16 @@ def _snowflake_type(duck_type: str) -> str:
 
 
 def copy_raw(
-    duckdb_path: Path, port: int, batch_size: int = 1000, schemas: tuple[str, ...] = RAW_SCHEMAS
+    duckdb_path: Path,
+    port: int,
+    batch_size: int = 1000,
+    schemas: tuple[str, ...] = RAW_SCHEMAS,
+    tables: tuple[str, ...] | None = None,
 ) -> dict[str, int]:
     """Create the raw tables of the DuckDB landing in fakesnow and INSERT their rows.
 
-    `schemas`: the raw datasets copied (all three by default; `("raw_erp",)` after a re-read).
+    `schemas`: the raw datasets copied (all three by default; `("raw_erp",)` after a re-read);
+    `tables`: only these tables of them (all when None).
 
     Returns:
         Rows copied per `schema.table`.
@@ -105,13 +110,15 @@ def copy_raw(
         cur = con.cursor()
         cur.execute(f"create database if not exists {DATABASE}")
         cur.execute(f"use database {DATABASE}")
-        tables = src.execute(
+        found = src.execute(
             "select table_schema, table_name from information_schema.tables "
             f"where table_schema in ({', '.join('?' for _ in schemas)}) "
             "and table_name not like '\\_dlt%' escape '\\' order by 1, 2",
             list(schemas),
         ).fetchall()
-        for schema, table in tables:
+        for schema, table in found:
+            if tables is not None and table not in tables:
+                continue
             cols = src.execute(
                 "select column_name, data_type from information_schema.columns "
                 "where table_schema = ? and table_name = ? order by ordinal_position",
