@@ -118,6 +118,11 @@ def test_recon_scores_one_per_exception_type(landed: tuple[Landed, Any]) -> None
     transit = score(run.rows("select * from recon.recon_in_transit"), in_transit)
     for name, s in transit.items():
         assert (s.false_positive, s.false_negative) == ([], []), (run.profile, name)
+    written = run.rows(
+        "select exception_id from writeback.erp_corrections where exception_id in "
+        "(select exception_id from recon.recon_in_transit)"
+    )
+    assert written == [], run.profile
     expected = {e["exception_type"] for e in truth}
     assert expected <= set(EXCEPTION_TYPES)
     assert set(scores) == expected
