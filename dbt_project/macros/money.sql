@@ -152,3 +152,10 @@
         currency
     ) }}
 {%- endmacro %}
+
+{# Two decimal figures differ, compared as decimal(38, scale). Both engines keep decimals exact;
+   fakesnow (the Snowflake test double) sums decimals as doubles, so data tests that compare
+   sums cast both sides to the money type before comparing. #}
+{% macro decimals_differ(left, right, scale=3) -%}
+    (cast({{ left }} as decimal(38, {{ scale }})) <> cast({{ right }} as decimal(38, {{ scale }})))
+{%- endmacro %}

@@ -71,4 +71,6 @@ checked as (
 )
 
 select * from checked
-where open_ar <> amount_remaining or open_ar_usd <> amount_remaining_usd
+where
+    {{ decimals_differ('open_ar', 'amount_remaining') }}
+    or {{ decimals_differ('open_ar_usd', 'amount_remaining_usd', 2) }}

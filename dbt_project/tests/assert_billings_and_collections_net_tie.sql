@@ -14,7 +14,7 @@ select
     currency_code
 from kpi
 where
-    coalesce(billings_net, 0) <> coalesce(billings - billings_voided - credit_notes, 0)
-    or billings_net_usd <> billings_usd - billings_voided_usd - credit_notes_usd
-    or coalesce(collections_net, 0) <> coalesce(collections - refunds, 0)
-    or collections_net_usd <> collections_usd - refunds_usd
+    {{ decimals_differ('coalesce(billings_net, 0)', 'coalesce(billings - billings_voided - credit_notes, 0)') }}
+    or {{ decimals_differ('billings_net_usd', 'billings_usd - billings_voided_usd - credit_notes_usd', 2) }}
+    or {{ decimals_differ('coalesce(collections_net, 0)', 'coalesce(collections - refunds, 0)') }}
+    or {{ decimals_differ('collections_net_usd', 'collections_usd - refunds_usd', 2) }}

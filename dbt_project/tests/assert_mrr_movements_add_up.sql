@@ -104,4 +104,6 @@ checked as (
 )
 
 select * from checked
-where mrr <> rolled or (mrr_usd <> rolled_usd and usd_missing_count = 0)
+where
+    {{ decimals_differ('mrr', 'rolled') }}
+    or ({{ decimals_differ('mrr_usd', 'rolled_usd', 2) }} and usd_missing_count = 0)
