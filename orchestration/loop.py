@@ -36,6 +36,7 @@ class LoopSummary:
     success: bool
     rows_landed: dict[str, int] = field(default_factory=dict)
     rows_rejected: int = 0
+    #: dbt models and seeds materialized
     models_built: int = 0
     checks_passed: int = 0
     checks_failed: int = 0
