@@ -1,5 +1,7 @@
 """Reconciliation health as asset checks: open exceptions over a threshold, sync latency over SLA.
 
+They read the configured warehouse (DuckDB or Snowflake) through `reverse_etl.warehouse`.
+
 Thresholds come from the settings when the check runs (never at import): `max_open_exceptions`,
 `max_critical_exceptions` and `sync_sla_minutes` (closeloop/settings.py names their variables).
 """
@@ -7,7 +9,6 @@ Thresholds come from the settings when the check runs (never at import): `max_op
 from decimal import Decimal
 
 import dagster as dg
-import duckdb
 
 from closeloop.settings import (
     MAX_CRITICAL_EXCEPTIONS_ENV,
@@ -17,12 +18,14 @@ from closeloop.settings import (
 from orchestration.defs.dbt.assets import model_key
 from orchestration.defs.resources import CloseloopResource
 from reverse_etl.corrections import find_model
+from reverse_etl.warehouse import Warehouse
 
 
-def _connect(closeloop: CloseloopResource) -> duckdb.DuckDBPyConnection:
-    # not read_only: in a process where dbt-duckdb or dlt already opened the file read-write,
-    # DuckDB refuses a second configuration of the same database
-    return duckdb.connect(str(closeloop.settings().duckdb_path))
+def _connect(closeloop: CloseloopResource) -> Warehouse:
+    # the configured warehouse (DuckDB file or Snowflake); on DuckDB not read-only: in a process
+    # where dbt-duckdb or dlt already opened the file read-write, DuckDB refuses a second
+    # configuration of the same database
+    return Warehouse.connect(closeloop.settings())
 
 
 @dg.asset_check(
