@@ -132,8 +132,9 @@ openings as (
 
 renewal_candidates as (
 
-    -- an earlier contract of the same customer and currency ending around the day before this
-    -- one starts: the contract this opening renews
+    -- an earlier contract of the same customer and currency that this opening renews: signed
+    -- while that contract is in force (closed on or before its EndDate), starting after it ends
+    -- and within the window of its end
     select
         renewal.opportunity_id,
         ending.contract_key as renewed_contract_key,
@@ -145,8 +146,9 @@ renewal_candidates as (
             renewal.customer_id = ending.customer_id
             and renewal.currency_code = ending.currency_code
             and renewal.customer_seq > ending.customer_seq
+            and renewal.close_date <= ending.end_date
+            and renewal.start_date > ending.end_date
             and {{ add_days('renewal.start_date', -1 - window_days) }} <= ending.end_date
-            and {{ add_days('renewal.start_date', -1 + window_days) }} >= ending.end_date
     qualify row_number() over (
         partition by renewal.opportunity_id
         order by
