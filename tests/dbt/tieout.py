@@ -10,11 +10,6 @@ from typing import Any
 
 # Ledger metrics that kpi_monthly reproduces (column name = ledger metric name).
 TIED_METRICS = (
-    "bookings",
-    "bookings_new",
-    "bookings_expansion",
-    "bookings_contraction",
-    "bookings_renewal",
     "billings",
     "billings_voided",
     "credit_notes",
@@ -34,6 +29,11 @@ TIED_METRICS = (
     "recognized_revenue",
     "deferred_revenue",
     "unbilled_revenue",
+    "bookings",
+    "bookings_new",
+    "bookings_expansion",
+    "bookings_contraction",
+    "bookings_renewal",
 )
 
 
