@@ -80,7 +80,10 @@ final as (
         -- the line's discounts, and what revenue recognizes: before tax, after discounts
         -- (docs/metrics.md, Recognized and deferred revenue)
         cast(lines.discount_amount as decimal(38, 3)) as discount_amount,
-        cast(lines.amount_excluding_tax - lines.discount_amount as decimal(38, 3)) as recognizable_amount
+        cast(lines.amount_excluding_tax - lines.discount_amount as decimal(38, 3)) as recognizable_amount,
+        {{ to_usd('lines.discount_amount', 'fx.usd_per_unit') }} as discount_amount_usd,
+        {{ to_usd('lines.amount_excluding_tax - lines.discount_amount', 'fx.usd_per_unit') }}
+            as recognizable_amount_usd
     from lines
     inner join new_invoices on lines.invoice_id = new_invoices.invoice_id
     left join products on lines.product_id = products.product_id
