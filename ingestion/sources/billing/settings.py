@@ -89,6 +89,7 @@ DECLARED: dict[str, dict[str, Kind]] = {
         "invoice": "text", "customer": "text", "number": "text", "status": "text",
         "type": "text", "reason": "text", "memo": "text", "currency": "text",
         "out_of_band_amount": "bigint", "effective_at": "bigint",
+        "total_excluding_tax": "bigint",
     },
     "events": {"api_version": "text"},
     "invoice_lines": {
