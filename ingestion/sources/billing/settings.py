@@ -97,6 +97,7 @@ DECLARED: dict[str, dict[str, Kind]] = {
         "price__id": "text", "price__product": "text", "price__recurring__interval": "text",
         "type": "text", "description": "text", "currency": "text", "proration": "bool",
         "price__unit_amount": "bigint", "period__start": "bigint", "period__end": "bigint",
+        "amount_excluding_tax": "bigint", "discount_amounts": "json",
     },
     "subscription_items": {
         "price__id": "text", "price__product": "text", "price__currency": "text",
