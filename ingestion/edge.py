@@ -609,7 +609,11 @@ class Batcher:
                     if have is None and seen == "double":
                         # the row path decides whether ints and floats mix
                         return self._refuse(name, "a new number column")
-                    if declared is not None and declared.parse not in _NATIVE_PARSERS:
+                    if (
+                        declared is not None
+                        and declared.kind != "json"  # lists become JSON text just below
+                        and declared.parse not in _NATIVE_PARSERS
+                    ):
                         return self._refuse(name, "is parsed from a vendor string")
                     if seen == "json":
                         as_text = _list_json(column, records, name)

@@ -105,7 +105,8 @@ def _chromium(url: str, profile: Path, *args: str) -> str:
             "--disable-component-update",
             "--disable-sync",
             f"--user-data-dir={profile}",
-            "--window-size=1600,1000",
+            # the whole writeback graph on screen: the graph renders only what is visible
+            "--window-size=2560,2400",
             "--virtual-time-budget=30000",
             *args,
             url,
