@@ -73,6 +73,21 @@
     {{ log(action ~ " recorded for " ~ ids | length ~ " exception(s)", info=true) }}
 {% endmacro %}
 
+{# The exceptions accepted as they are: the latest accept or reopen of each is an accept.
+   Write-back never plans them (erp_corrections); recon_exception_history shows `accepted`. #}
+{% macro accepted_exception_ids() -%}
+    select exception_id
+    from (
+        select
+            exception_id,
+            action,
+            row_number() over (partition by exception_id order by recorded_at desc) as recency
+        from {{ exception_actions_relation() }}
+        where action in ('accept', 'reopen')
+    ) as latest
+    where recency = 1 and action = 'accept'
+{%- endmacro %}
+
 {# The write-back ledger's items when write-back has run here, else an empty list of the same
    shape: history binds before the first write-back. #}
 {% macro writeback_ledger_items() -%}

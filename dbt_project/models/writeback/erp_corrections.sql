@@ -6,13 +6,24 @@
 -- (snake case: `company_name`, `entity_ref`, `tran_date`, `payment`, ...; an invoice's lines
 -- are rows of `erp_correction_lines`); reverse ETL assembles the request body from them.
 -- `payload` (JSON text) is derived from the same values for compatibility and is not read.
--- Only discrepancies whose mirror is the ERP appear.
+-- Only discrepancies whose mirror is the ERP appear, and never one a person accepted as it is
+-- (`closeloop exceptions accept`, until `exceptions reopen`): write-back leaves it alone.
 with
+
+accepted as (
+
+    {{ accepted_exception_ids() }}
+
+),
 
 exceptions as (
 
     select * from {{ ref('recon_exceptions') }}
-    where mirror_system = 'erp'
+    where
+        mirror_system = 'erp'
+        and exception_id not in (select accepted.exception_id from accepted)
+        -- a person corrects these in the ERP (macro manual_exception_types)
+        and exception_type not in ('{{ manual_exception_types() | join("', '") }}')
 
 ),
 
