@@ -131,13 +131,17 @@ def corrections_from_truth(root: Path) -> list[Correction]:
             "action": "update",
         }
         if etype == "customer_attribute_mismatch":
-            out.append(Correction(**base, record_type="customer", field="companyname"))
+            out.append(Correction(**base, record_type="customer", field="companyname",
+                                  record_field="companyName"))  # fmt: skip
         elif etype == "invoice_status_mismatch" and t["correct_value"] == "B":
-            out.append(Correction(**base, record_type="invoice", field="status"))
+            out.append(Correction(**base, record_type="invoice", field="status",
+                                  record_field="status"))  # fmt: skip
         elif etype == "invoice_amount_mismatch" and int(erp_id) not in closed:
-            out.append(Correction(**base, record_type="invoice", field="foreigntotal"))
+            out.append(Correction(**base, record_type="invoice", field="foreigntotal",
+                                  record_field="total"))  # fmt: skip
         elif etype == "payment_amount_mismatch" and int(erp_id) not in closed:
-            out.append(Correction(**base, record_type="customerpayment", field="foreigntotal"))
+            out.append(Correction(**base, record_type="customerpayment", field="foreigntotal",
+                                  record_field="payment"))  # fmt: skip
     return out
 
 

@@ -17,9 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from reverse_etl.client import ErpError, RecordClient
+from reverse_etl.client import ErpError, RecordClient, loads
 from reverse_etl.ledger import Ledger, checks_from_json
-from reverse_etl.plan import MODIFIED_PREFIX, PHASES, checks_hold
+from reverse_etl.plan import (
+    MODIFIED_PREFIX,
+    PHASES,
+    UNCHANGED_PREFIX,
+    checks_hold,
+    get_path,
+    unchanged,
+)
 from reverse_etl.policy import Policy
 
 log = logging.getLogger(__name__)
@@ -167,7 +174,13 @@ def apply_plan(
         attempt = ledger.begin_attempt(item, run_id, _approver(item, policy))
         if_match = item["if_match"]
         try:
-            if if_match and if_match.startswith(MODIFIED_PREFIX):
+            if if_match and if_match.startswith(UNCHANGED_PREFIX):
+                # planned from a batched read: read the record now, write only if it still
+                # holds what the plan read, and only if nothing moved since this read
+                if_match = _check_unchanged(
+                    client, item["path"], if_match.removeprefix(UNCHANGED_PREFIX)
+                )
+            elif if_match and if_match.startswith(MODIFIED_PREFIX):
                 # no ETag from this ERP: compare the modification time just before writing
                 _check_unmodified(client, item["path"], if_match.removeprefix(MODIFIED_PREFIX))
                 if_match = None
@@ -233,6 +246,22 @@ def _check_unmodified(client: RecordClient, path: str, modified: str) -> None:
     now = resp.body.get("lastModifiedDate") if resp and isinstance(resp.body, dict) else None
     if now != modified:
         raise ErpError(412, f"the record changed since the plan ({modified} -> {now})", None)
+
+
+def _check_unchanged(client: RecordClient, path: str, planned: str) -> str | None:
+    """Read the record with one GET; raise a 412 when it is gone or a field the plan read no
+    longer holds its planned value. Returns the version (ETag) to send as `If-Match`, so the
+    write lands only on the record this read saw (None when the ERP sends no ETag)."""
+    parts = path.split("/")  # /services/rest/record/v1/<type>/<id>[/!transform/...]
+    resp = client.get(parts[5], parts[6])
+    if resp is None or not isinstance(resp.body, dict):
+        raise ErpError(412, "the record is gone since the plan", None)
+    expected = loads(planned)
+    moved = unchanged(resp.body, expected)
+    if moved:
+        changes = ", ".join(f"{p} {expected[p]!s} -> {get_path(resp.body, p)!s}" for p in moved)
+        raise ErpError(412, f"the record changed since the plan ({changes})", None)
+    return resp.etag
 
 
 def _approver(item: dict[str, Any], policy: Policy) -> str:

@@ -50,6 +50,30 @@ MAX_BATCHED_ID = 300
 #: `%` is read as an escape), so the per-record GET of such an id asks about another id. An
 #: id holding one keeps that GET, so the plan's answer stays the one it always was.
 _UNBATCHABLE = frozenset("/?#%")
+#: Internal ids named in one batched read of records (the same bound as the existence query).
+READ_CHUNK = 400
+#: Prefix of the version of an item planned from a batched read (no ETag at plan time): the
+#: values, at the plan, of every field the read gave. Apply reads the record with one GET right
+#: before the write, writes only if it still holds these values, with `If-Match` set to the
+#: ETag of that GET (compare-and-set), else the item is `stale`.
+UNCHANGED_PREFIX = "unchanged:"
+#: What a batched read gives of each record: (SuiteQL column, record API path). An update whose
+#: fields are not all here (an invoice's `item` sublist) reads its record with a GET.
+CUSTOMER_COLUMNS = (
+    ("entityid", "entityId"), ("companyname", "companyName"), ("externalid", "externalId"),
+    ("email", "email"), ("subsidiary", "subsidiary.id"), ("currency", "currency.id"),
+    ("custentity_cl_tax_id", "custentity_cl_tax_id"), ("isinactive", "isInactive"),
+)  # fmt: skip
+#: Transaction columns; the entity is `entity` on an invoice or credit memo and `customer` on
+#: a payment, whose `foreigntotal` is `payment` (the others' `total`).
+TRANSACTION_COLUMNS = (
+    ("tranid", "tranId"), ("trandate", "tranDate"), ("entity", "entity.id"),
+    ("currency", "currency.id"), ("foreigntotal", "total"),
+    ("foreignamountunpaid", "amountRemaining"), ("status", "status.id"),
+    ("postingperiod", "postingPeriod.id"), ("externalid", "externalId"),
+    ("otherrefnum", "otherRefNum"), ("memo", "memo"),
+)  # fmt: skip
+_PAYMENT_PATHS = {"entity.id": "customer.id", "total": "payment"}
 
 
 @dataclass
@@ -129,11 +153,76 @@ MODIFIED_PREFIX = "lastModifiedDate="
 
 def version_of(live: ErpResponse) -> str | None:
     """The record version for compare-and-set: its ETag, or (NetSuite itself sends none) its
-    `lastModifiedDate`, which apply compares in a read just before the write."""
+    `lastModifiedDate`, which apply compares in a read just before the write; for a record
+    read in a batch, the values read (`unchanged:`), which apply compares in its GET."""
+    if isinstance(live, BatchedRead):
+        return live.version
     if live.etag:
         return live.etag
     modified = live.body.get("lastModifiedDate") if isinstance(live.body, dict) else None
     return f"{MODIFIED_PREFIX}{modified}" if modified else None
+
+
+@dataclass
+class BatchedRead(ErpResponse):
+    """A record as a batched SuiteQL read gives it: the fields of `paths`, in the record
+    API's names and shapes (references as `{"id": ...}`, amounts as Decimal), no ETag."""
+
+    paths: tuple[str, ...] = ()
+
+    @property
+    def version(self) -> str:
+        """`unchanged:` and the values read, as JSON (the preconditions apply checks)."""
+        record = self.body if isinstance(self.body, dict) else {}
+        return UNCHANGED_PREFIX + dumps({p: get_path(record, p) for p in self.paths})
+
+
+def batched_record(record_type: str, row: dict[str, Any]) -> BatchedRead:
+    """The record of one SuiteQL row (customer or transaction columns, every value a string)."""
+    columns = CUSTOMER_COLUMNS if record_type == "customer" else TRANSACTION_COLUMNS
+    record: dict[str, Any] = {"id": str(row["id"])}
+    paths = []
+    for column, path in columns:
+        if record_type == "customerpayment":
+            if column in ("foreignamountunpaid", "status"):
+                continue  # a payment's record shows neither
+            path = _PAYMENT_PATHS.get(path, path)
+        paths.append(path)
+        value: Any = row.get(column)
+        if value is None or value == "":
+            continue
+        if column in ("foreigntotal", "foreignamountunpaid"):
+            value = _dec(value)
+        elif column == "isinactive":
+            value = value == "T"
+        if path.endswith(".id"):
+            record[path.removesuffix(".id")] = {"id": str(value)}
+        else:
+            record[path] = value
+    return BatchedRead(200, record, paths=tuple(paths))
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _flag(value: Any) -> Any:
+    return ("T" if value else "F") if isinstance(value, bool) else value
+
+
+def unchanged(record: dict[str, Any], planned: dict[str, Any]) -> list[str]:
+    """The fields of `planned` (path: value at the plan) whose value the record no longer
+    holds: numbers compared as numbers, a flag as `T`/`F`, an empty text as absent."""
+    moved = []
+    for path, then in planned.items():
+        now = _flag(get_path(record, path))
+        then = _flag(then)
+        if _blank(now) or _blank(then):
+            if not (_blank(now) and _blank(then)):
+                moved.append(path)
+        elif not same_value(now, then):
+            moved.append(path)
+    return moved
 
 
 def get_path(record: dict[str, Any], path: str) -> Any:
@@ -231,6 +320,17 @@ class PlanContext:
         return next((pid for pid, p in self.periods.items() if p.month == month), None)
 
 
+def batchable_internal_id(rid: str) -> bool:
+    """Whether an internal id is read in a batch: a canonical decimal integer (anything else
+    keeps its GET, whose answer, an error included, stays the one it always was)."""
+    return rid.isascii() and rid.isdigit() and len(rid) <= 18 and rid == str(int(rid))
+
+
+def _batched_paths(record_type: str) -> tuple[str, ...]:
+    """The record API paths a batched read gives of a record type."""
+    return batched_record(record_type, {"id": "0"}).paths
+
+
 def batchable_external_id(external_id: str) -> bool:
     """Whether an external id can be looked up in a batched SuiteQL query with exactly the
     answer the record API's `eid:` GET gives (printable, no path-breaking character)."""
@@ -289,6 +389,12 @@ class Planner:
         #: (record type, external id) -> internal id, or None when absent; what is not in it
         #: is asked with a GET.
         self._known: dict[tuple[str, str], str | None] = {}
+        #: (record type, internal id) -> the record read in a batch, or None when absent;
+        #: what is not in it is read with a GET.
+        self._records: dict[tuple[str, str], BatchedRead | None] = {}
+        #: invoice internal id -> its item lines (only each line's `item`), read in a batch for
+        #: the total corrections of a closed period (their adjusting document names the item).
+        self._lines: dict[str, list[dict[str, Any]]] = {}
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -348,16 +454,17 @@ class Planner:
 
     def plan(self, corrections: list[Correction]) -> list[PlanItem]:
         """Plan every correction (adjusting-document proposals follow their parent)."""
-        self._known = {}
+        self._known, self._records, self._lines = {}, {}, {}
         try:
             if self.batch_reads:
                 self.prefetch(corrections)
+                self.prefetch_records(corrections)
             items: list[PlanItem] = []
             for c in corrections:
                 items.extend(self.plan_one(c))
             return items
         finally:
-            self._known = {}
+            self._known, self._records, self._lines = {}, {}, {}
 
     # -- batched reads ----------------------------------------------------------------------
 
@@ -391,6 +498,95 @@ class Planner:
                 "request each",
                 exc,
             )
+
+    def prefetch_records(self, corrections: list[Correction]) -> None:
+        """Read the records that updates, deletes and transforms name by internal id, in
+        batches: one SuiteQL query per `READ_CHUNK` ids and family (customers, transactions).
+
+        A record the query does not return does not exist (as a GET's 404 says). A failed query
+        (ErpError) stops the batching with a warning; its records are read one GET each.
+        """
+        wanted: dict[str, set[str]] = {"customer": set(), "transaction": set()}
+        for c in corrections:
+            if (
+                c.action in ("update", "delete", "transform")
+                and c.record_type in RECORD_TYPES
+                and c.erp_id
+                and batchable_internal_id(c.erp_id)
+            ):
+                wanted["customer" if c.record_type == "customer" else "transaction"].add(c.erp_id)
+        try:
+            for table, ids in wanted.items():
+                ordered = sorted(ids, key=int)
+                for start in range(0, len(ordered), READ_CHUNK):
+                    chunk = ordered[start : start + READ_CHUNK]
+                    found = self._read_records(table, chunk)
+                    types = ("customer",) if table == "customer" else tuple(TRANSACTION_TYPES)
+                    for rid in chunk:
+                        for record_type in types:
+                            self._records[(record_type, rid)] = found.get((record_type, rid))
+            self._prefetch_closed_lines(corrections)
+        except ErpError as exc:
+            log.warning(
+                "batched record read failed (%s): reading the remaining records one request each",
+                exc,
+            )
+
+    def _prefetch_closed_lines(self, corrections: list[Correction]) -> None:
+        """The item lines of the invoices whose total a correction changes in a closed period:
+        refused, they propose an adjusting document naming the first line's item, which the
+        header does not give. Open-period totals are written as the whole `item` sublist and
+        read their record with a GET (line amounts are not read from SuiteQL)."""
+        ids = set()
+        for c in corrections:
+            live = self._records.get(("invoice", c.erp_id or ""))
+            if not _is_total_update(c) or live is None:
+                continue
+            period = _ref_id(live.body.get("postingPeriod"))
+            if self.ctx.closed(self.policy, period) and not same_value(
+                live.body.get("total"), c.desired_value
+            ):
+                ids.add(str(live.body["id"]))
+        ordered = sorted(ids, key=int)
+        for start in range(0, len(ordered), READ_CHUNK):
+            chunk = ordered[start : start + READ_CHUNK]
+            lines: dict[str, list[dict[str, Any]]] = {rid: [] for rid in chunk}
+            for row in self.client.suiteql(
+                "SELECT transaction, id, linesequencenumber, item FROM transactionline "
+                f"WHERE mainline = 'F' AND taxline = 'F' AND transaction IN ({', '.join(chunk)}) "
+                "ORDER BY transaction, linesequencenumber, id"
+            ):
+                line = {"item": {"id": str(row["item"])}} if row.get("item") else {}
+                lines.setdefault(str(row.get("transaction")), []).append(line)
+            self._lines.update({rid: lines[rid] for rid in chunk})
+
+    def _read_records(self, table: str, ids: list[str]) -> dict[tuple[str, str], BatchedRead]:
+        """(record type, internal id) -> the record, for the ids the ERP holds."""
+        listed = ", ".join(ids)  # canonical decimal integers (batchable_internal_id)
+        if table == "customer":
+            columns = ", ".join(c for c, _ in CUSTOMER_COLUMNS)
+            query = f"SELECT id, {columns} FROM customer WHERE id IN ({listed})"
+        else:
+            columns = ", ".join(
+                "TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate" if c == "trandate" else c
+                for c, _ in TRANSACTION_COLUMNS
+            )
+            types = ", ".join(sql_string(t) for t in TRANSACTION_TYPES.values())
+            query = (
+                f"SELECT id, type, {columns} FROM transaction "
+                f"WHERE type IN ({types}) AND id IN ({listed})"
+            )
+        record_type_of = {v: k for k, v in TRANSACTION_TYPES.items()}
+        found: dict[tuple[str, str], BatchedRead] = {}
+        for row in self.client.suiteql(query):
+            if row.get("id") is None:
+                continue
+            record_type = (
+                "customer" if table == "customer" else record_type_of.get(str(row.get("type")))
+            )
+            if record_type is not None:
+                found[(record_type, str(row["id"]))] = batched_record(record_type, row)
+        return found
 
     def _existing(self, table: str, ext_ids: list[str]) -> dict[tuple[str, str], str]:
         """(record type, external id) -> lowest internal id, for the ids the ERP holds (the
@@ -459,10 +655,30 @@ class Planner:
         return handler(c)
 
     def _live(self, c: Correction) -> tuple[str | None, ErpResponse | None]:
+        """The record the correction names: from the batched read when it has it, else a GET."""
         ref = c.erp_id or (f"eid:{c.external_id}" if c.external_id else None)
         if ref is None:
             return None, None
+        key = (c.record_type, ref)
+        if key in self._records:
+            return ref, self._records[key]
         return ref, self.client.get(c.record_type, ref)
+
+    def _batch_builds(self, c: Correction) -> bool:
+        """Whether an update can be planned from its batched read: every field it reads or
+        writes is one the batch gives (an invoice's total is written as its `item` sublist,
+        which needs the whole record)."""
+        given = {p.partition(".")[0] for p in _batched_paths(c.record_type)}
+        if isinstance(c.payload, dict) and c.payload:
+            return set(c.payload) <= given
+        name = c.record_field
+        if name is None or c.desired_value is None:
+            return True  # refused without looking at the record
+        if name == "total" and c.record_type == "invoice":
+            return False
+        if name == "status" and c.record_type == "invoice":
+            return True
+        return name in given
 
     def _create(self, c: Correction) -> list[PlanItem]:
         if not c.external_id:
@@ -505,6 +721,18 @@ class Planner:
         ref, live = self._live(c)
         if ref is None:
             return [self._item(c, REFUSED, "an update needs erp_id or external_id")]
+        if isinstance(live, BatchedRead) and not self._batch_builds(c):
+            lines = self._lines.get(str(live.body.get("id")))
+            if _is_total_update(c) and same_value(live.body.get("total"), c.desired_value):
+                before = {"total": live.body.get("total")}
+                return [
+                    self._item(c, SKIP, "the ERP already holds the desired value", before=before)
+                ]
+            if _is_total_update(c) and lines is not None:
+                # closed period: refused, with an adjusting document naming the first item
+                live = dataclasses.replace(live, body={**live.body, "item": {"items": lines}})
+            else:
+                live = self.client.get(c.record_type, ref)  # the write needs the whole record
         if live is None or not isinstance(live.body, dict):
             return [self._item(c, REFUSED, f"{c.record_type} {ref} does not exist in the ERP")]
         record = live.body
@@ -768,6 +996,17 @@ class Planner:
 
 #: Not looked up in a batch (the GET decides).
 _UNKNOWN: Any = object()
+
+
+def _is_total_update(c: Correction) -> bool:
+    """An invoice total correction written as the item sublist (no explicit payload)."""
+    return (
+        c.record_type == "invoice"
+        and c.action == "update"
+        and c.record_field == "total"
+        and c.desired_value is not None
+        and not (isinstance(c.payload, dict) and c.payload)
+    )
 
 
 def _looked_up_by_external_id(c: Correction) -> list[tuple[str, str]]:

@@ -266,3 +266,26 @@ def _invoice_payload(
         "otherRefNum": invoice_id,
         "item": {"items": lines},
     }
+
+
+def assert_same_plan(batched: list[Any], per_record: list[Any], client: RecordClient) -> None:
+    """Batched and per-record plans hold the same items: decisions, reasons, requests,
+    bodies, checks, before. An item the batch planned carries, instead of the ETag (and the key
+    derived from it), the values it read (`unchanged:`), which must be what the record API
+    shows of the record now."""
+    from reverse_etl.client import loads
+    from reverse_etl.plan import UNCHANGED_PREFIX, unchanged
+
+    assert [i.correction_id for i in batched] == [i.correction_id for i in per_record]
+    for b, p in zip(batched, per_record, strict=True):
+        got, want = b.as_dict(), p.as_dict()
+        token = b.if_match or ""
+        if token.startswith(UNCHANGED_PREFIX):
+            assert p.if_match and not p.if_match.startswith(UNCHANGED_PREFIX)
+            planned = loads(token.removeprefix(UNCHANGED_PREFIX))
+            parts = (b.path or "").split("/")
+            live = client.get(parts[5], parts[6])
+            assert live is not None and unchanged(live.body, planned) == [], b.correction_id
+            for key in ("if_match", "idempotency_key"):
+                got.pop(key), want.pop(key)
+        assert got == want, b.correction_id

@@ -414,9 +414,12 @@ class _NoETag:
         await self.app(scope, receive, strip)
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["per-record", "batched"])
 def test_without_etag_the_modification_time_guards_the_write(
-    sandbox_home: Path, tmp_path: Path
+    sandbox_home: Path, tmp_path: Path, batch: bool
 ) -> None:
+    """Per record, the plan keeps `lastModifiedDate` and apply compares it; batched, apply
+    compares the values the plan read, in its GET right before the write."""
     from sandbox.erp import create_app
     from sandbox.http_common import wrap
     from sandbox.schema import SandboxPaths
@@ -427,8 +430,9 @@ def test_without_etag_the_modification_time_guards_the_write(
     app = _NoETag(wrap(create_app(SandboxPaths.under(sandbox_home)), system="erp", token=TOKEN))
     with serve(app) as url, Ledger(tmp_path / "w.duckdb") as ledger:
         client = client_for(str(url), policy)
-        items = Planner(client, policy).plan(names)
-        assert all(i.if_match and i.if_match.startswith("lastModifiedDate=") for i in items)
+        items = Planner(client, policy, batch_reads=batch).plan(names)
+        prefix = "unchanged:" if batch else "lastModifiedDate="
+        assert all(i.if_match and i.if_match.startswith(prefix) for i in items)
         ledger.store_plan(items, "plan")
         edited = names[0]
         r = httpx.patch(

@@ -1,5 +1,6 @@
-"""The plan asks whether creates' external ids exist in batched SuiteQL queries: the same items
-as one GET per correction, for far fewer requests. Real sandbox ERP over HTTP."""
+"""The plan asks whether creates' external ids exist, and reads the records of updates, deletes
+and transforms, in batched SuiteQL queries: the same items as one GET per correction, for far
+fewer requests. Real sandbox ERP over HTTP."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from sandbox.schema import SandboxPaths
 from sandbox.testing import serve
 from tests.reverse_etl.support import (
     TOKEN,
+    assert_same_plan,
     client_for,
     erp_db,
     erp_served,
@@ -137,17 +139,22 @@ def test_batched_plan_is_the_per_record_plan_for_fewer_requests(
     per_record, sent_per_record = plan_with(url, policy, data.corrections, batch=False)
     batched, sent_batched = plan_with(url, policy, data.corrections, batch=True)
 
-    # decision by decision the same: reasons, requests, bodies, versions, idempotency keys
-    assert as_dicts(batched) == as_dicts(per_record)
-    assert [i.idempotency_key for i in batched] == [i.idempotency_key for i in per_record]
+    # decision by decision the same: reasons, requests, bodies, checks, before (the versions
+    # of records read in a batch are the values read, checked against the record API)
+    with client_for(url, policy) as client:
+        assert_same_plan(batched, per_record, client)
 
     creates = [c for c in data.corrections if c.action == "create"]
     others = len(data.corrections) - len(creates)
-    assert len(creates) >= 10
-    # the non-creates keep a GET each; the creates cost a query per chunk and family, plus
-    # the two ids that cannot ride in a query (and their adjusting-document check)
-    assert sent_batched <= 2 + others + 2 * math.ceil(len(creates) / EXISTS_CHUNK) + 4
-    assert sent_per_record - sent_batched >= len(creates) - 4
+    assert len(creates) >= 10 and others >= 10
+    # creates and the records of the others cost a query per chunk and family, plus the two
+    # ids that cannot ride in a query (and their adjusting-document check), the lines of
+    # closed-period totals, and a GET per open-period invoice total to write (its body is
+    # the item sublist)
+    totals = sum(1 for i in batched if i.field == "foreigntotal" and i.method == "PATCH")
+    chunks = 2 * math.ceil(len(creates) / EXISTS_CHUNK) + 2 * math.ceil(others / EXISTS_CHUNK)
+    assert sent_batched <= 2 + chunks + 4 + 1 + totals
+    assert sent_per_record - sent_batched >= len(data.corrections) - 4 - totals - chunks
 
     items = {i.correction_id: i for i in batched}
     assert items["x-inv-exists"].decision == SKIP
@@ -247,7 +254,9 @@ def test_a_refused_query_falls_back_to_one_get_each(
             items = planner.plan(data.corrections)
             sent = client.requests_sent
     assert as_dicts(items) == as_dicts(per_record)
-    # one refused query (a 403 is not retried), then today's GETs
-    assert sent == sent_per_record - 2 + 1
+    # two refused queries (existence, then records; a 403 is not retried), then a GET each
+    assert sent == sent_per_record - 2 + 2
     warnings = [r for r in caplog.records if "batched existence query failed" in r.message]
+    assert len(warnings) == 1
+    warnings = [r for r in caplog.records if "batched record read failed" in r.message]
     assert len(warnings) == 1
