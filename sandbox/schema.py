@@ -324,7 +324,7 @@ ERP_FIELDS: dict[str, list[tuple[str, str]]] = {
     "transaction": [
         ("id", "int"),
         ("tranid", "string"),  # document number, e.g. INV0001234
-        ("type", "string"),  # CustInvc, CustPymt, CustCred
+        ("type", "string"),  # CustInvc, CustPymt, CustCred, CustRfnd
         ("trandate", "date"),
         ("duedate", "date"),
         ("entity", "int"),  # customer.id

@@ -18,5 +18,9 @@ EXCEPTION_TYPES = frozenset(
         "invoice_status_mismatch",
         "payment_missing_in_erp",
         "payment_amount_mismatch",
+        "refund_missing_in_erp",
+        "credit_note_missing_in_erp",
+        "payment_unapplied_in_erp",
+        "payment_duplicate_in_erp",
     }
 )

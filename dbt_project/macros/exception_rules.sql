@@ -15,6 +15,25 @@
         ('invoice_status_mismatch', 'billing', 'erp', 'update_erp_invoice', 'medium', false),
         ('payment_missing_in_erp', 'billing', 'erp', 'create_erp_payment', 'high', true),
         ('payment_amount_mismatch', 'billing', 'erp', 'update_erp_payment', 'medium', true),
+        ('refund_missing_in_erp', 'billing', 'erp', 'create_erp_customer_refund', 'high', true),
+        ('credit_note_missing_in_erp', 'billing', 'erp', 'create_erp_credit_memo', 'high', true),
+        ('payment_unapplied_in_erp', 'billing', 'erp', 'apply_erp_payment', 'medium', true),
+        ('payment_duplicate_in_erp', 'billing', 'erp', 'void_erp_payment', 'high', true),
+    ]) }}
+{%- endmacro %}
+
+{# Types a person corrects in the ERP: recon lists them (requires_approval), write-back plans
+   no correction for them (erp_corrections leaves them out). Creating a customer refund or a
+   credit memo needs the refund's or credit's accounting (the account it is paid from, the
+   items credited), applying cash needs the invoice the customer meant, and voiding a payment
+   posted twice needs its deposit: no write closeloop could make unattended and prove
+   idempotent (docs/exceptions.md, "Cash and credits"). #}
+{% macro manual_exception_types() -%}
+    {{ return([
+        'refund_missing_in_erp',
+        'credit_note_missing_in_erp',
+        'payment_unapplied_in_erp',
+        'payment_duplicate_in_erp',
     ]) }}
 {%- endmacro %}
 

@@ -176,6 +176,7 @@ class BillingDocsMixin:
                         "customer": c.stripe_id,
                         "invoice": inv.id,
                         "pi": inv.pi,
+                        "cust": c.n,
                     },
                 )
             elif self.rng.random() < 0.015:
@@ -410,6 +411,13 @@ class BillingDocsMixin:
         )
         self.event(t, "charge.refunded", cdoc, {"amount_refunded": 0, "refunded": False})
         self.ledger_add(self.ledger.refunds, t, ch["currency"], amount)
+        # the legacy integration posts it as a customer refund (a refund queued by a state
+        # pickled before refunds were posted names no customer: found by its Stripe id)
+        n = ch.get("cust")
+        if n is None:
+            n = next((k for k, c in self.customers.items() if c.stripe_id == ch["customer"]), None)
+        cust = None if n is None else self.customers.get(n)
+        self.post_refund(cust, re_id, ch["charge"], amount, ch["currency"], t)
 
     def on_credit_note(self, t: int, inv_id: str) -> None:
         inv = self.invoices.get(inv_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -11,6 +12,21 @@ from sandbox.generator.daykey import day_key as _d
 from sandbox.generator.state import Customer, Invoice
 from sandbox.generator.stripe_docs import invoice_reference
 from sandbox.generator.timeutil import ns_datetime
+
+#: The cash and credit faults (issue 13), each a share of its eligible records as a multiple of
+#: the discrepancy rate: refunds and credit notes are rare (about 1.5% of paid invoices each),
+#: card payments are most records, so a `small` sandbox gets a handful of each type.
+CASH_FAULTS = {
+    "refund_missing": 3.0,
+    "credit_note_missing": 3.0,
+    "payment_unapplied": 0.035,
+    "payment_duplicate": 0.035,
+}
+
+
+def _unit(seed: int, salt: str, key: str) -> float:
+    """A number in [0, 1) fixed by (seed, salt, key): no draw from the simulation's RNG."""
+    return zlib.crc32(f"{seed}:{salt}:{key}".encode()) / 2**32
 
 
 class LegacyErpMixin:
@@ -30,6 +46,27 @@ class LegacyErpMixin:
         if out >= self.clock:
             out = t + max(1, (self.clock - t) // 2)
         return out
+
+    def quiet_latency(self, t: int, ref: str) -> int:
+        """`latency` without a draw from the simulation's RNG (a posting added by the cash and
+        credit faults must leave the rest of the history as it was): 1 to 30 minutes."""
+        out = t + 60 + int(_unit(self.seed, "lag", ref) * 1740)
+        if out >= self.clock:
+            out = t + max(1, (self.clock - t) // 2)
+        return out
+
+    def cash_fault(self, key: str, ref: str) -> bool:
+        """Whether this record gets the cash or credit fault `key` (`CASH_FAULTS`): an
+        accumulator as `share` (the first eligible record is faulted), jittered by a hash of
+        the record instead of the simulation's RNG, so no other decision of the history moves."""
+        p = self.rate * CASH_FAULTS[key]
+        if p <= 0:
+            return False
+        acc = self.fault_acc.get("cash:" + key, 1.0 - p * 0.5)
+        acc += p * (0.5 + _unit(self.seed, key, ref))
+        hit = acc >= 1.0
+        self.fault_acc["cash:" + key] = acc - 1.0 if hit else acc
+        return hit
 
     def typo(self, name: str) -> str:
         words = name.split(" ")
@@ -187,6 +224,19 @@ class LegacyErpMixin:
             amount -= fee
         created = self.latency(t)
         pay_id = self.erp_id("transaction")
+        clean = inv.erp_fault is None
+        # unapplied cash: the integration posts the payment but applies it to no invoice
+        unapplied = clean and self.cash_fault("payment_unapplied", charge_id)
+        if unapplied:
+            self.record_gt(
+                "payment_unapplied_in_erp",
+                at=created,
+                billing_id=charge_id,
+                erp_id=pay_id,
+                field="applied",
+                correct=money.major_text(amount, inv.currency),
+                wrong=money.major_text(0, inv.currency),
+            )
         if inv.erp_fault == "payment_amount":
             inv.erp_gt = self.record_gt(
                 "payment_amount_mismatch",
@@ -201,10 +251,55 @@ class LegacyErpMixin:
         # ground truth names the charge either way (the payment recon reports)
         external = charge_id if self.profile.payment_key == "charge" or not inv.pi else inv.pi
         self.write_payment(
-            c, pay_id, external, t, created, inv.currency, amount, [(inv, amount)], "Card"
+            c,
+            pay_id,
+            external,
+            t,
+            created,
+            inv.currency,
+            amount,
+            [] if unapplied else [(inv, amount)],
+            "Card",
         )
+        if unapplied:
+            return
         inv.erp_paid = True
         inv.erp_modified = max(inv.erp_modified, created)
+        if clean and self.cash_fault("payment_duplicate", charge_id):
+            self.post_duplicate_payment(c, inv, charge_id, external, t, created, amount)
+
+    def post_duplicate_payment(
+        self, c: Customer, inv: Invoice, charge_id: str, external: str, t: int, created: int,
+        amount: int,
+    ) -> None:  # fmt: skip
+        """A retry posts the card payment a second time. NetSuite refuses the externalid twice,
+        so the copy carries the Stripe reference only in `otherrefnum`; the invoice is already
+        paid, so it stays unapplied."""
+        dup_id = self.erp_id("transaction")
+        at = min(created + 60 + int(_unit(self.seed, "dup", charge_id) * 600), self.clock - 1)
+        sub = SUBSIDIARY_BY_KEY[c.sub_key]
+        xr = self.exchange_rate(inv.currency, sub.currency, _d(t))
+        self.record_gt(
+            "payment_duplicate_in_erp",
+            at=at,
+            billing_id=charge_id,
+            erp_id=dup_id,
+            field="otherrefnum",
+            correct=None,
+            wrong=external,
+        )
+        self.write_erp_document(
+            c,
+            dup_id,
+            "CustPymt",
+            f"PYMT{self.next_n('tranid:pay'):07d}",
+            t,
+            at,
+            inv.currency,
+            amount,
+            xr,
+            {"externalid": None, "otherrefnum": external, "memo": "Card", "status": "C"},
+        )
 
     def post_wire(self, c: Customer, paid: list[Invoice], t: int) -> None:
         """Post a bank wire as one CustPymt applied to those of its invoices the ERP holds."""
@@ -233,6 +328,9 @@ class LegacyErpMixin:
     def post_credit_note(self, c: Customer, inv: Invoice, cn_id: str, amount: int, t: int) -> None:
         """Post a Stripe credit note as a CustCred with its main line."""
         created = self.latency(t)
+        if self.cash_fault("credit_note_missing", cn_id):
+            self.record_gt("credit_note_missing_in_erp", at=created, entered=t, billing_id=cn_id)
+            return
         sub = SUBSIDIARY_BY_KEY[c.sub_key]
         xr = self.exchange_rate(inv.currency, sub.currency, _d(t))
         cm_id = self.erp_id("transaction")
@@ -272,6 +370,92 @@ class LegacyErpMixin:
                 "subsidiary": sub.erp_id,
                 "entity": c.erp_id,
                 "memo": "Service credit",
+                "linelastmodifieddate": ns_datetime(created),
+            },
+        )
+
+    def post_refund(
+        self, c: Customer | None, refund_id: str, charge_id: str, amount: int, currency: str,
+        t: int,
+    ) -> None:  # fmt: skip
+        """Post a Stripe refund as a NetSuite customer refund (`customerrefund`, SuiteQL type
+        `CustRfnd`) keyed by the refund id, or not (fault)."""
+        if c is not None and c.erp_id is None:
+            self.adopt_erp_customer(c)
+        created = self.quiet_latency(t, refund_id)
+        if c is None or c.erp_id is None:
+            self.record_gt(
+                "refund_missing_in_erp",
+                at=created,
+                entered=t,
+                billing_id=refund_id,
+                caused_by=None if c is None else c.erp_missing_gt,
+            )
+            return
+        if self.cash_fault("refund_missing", refund_id):
+            self.record_gt("refund_missing_in_erp", at=created, entered=t, billing_id=refund_id)
+            return
+        sub = SUBSIDIARY_BY_KEY[c.sub_key]
+        self.write_erp_document(
+            c,
+            self.erp_id("transaction"),
+            "CustRfnd",
+            f"RFND{self.next_n('tranid:rfnd'):07d}",
+            t,
+            created,
+            currency,
+            amount,
+            self.exchange_rate(currency, sub.currency, _d(t)),
+            {"externalid": refund_id, "otherrefnum": refund_id, "memo": f"Refund of {charge_id}"},
+        )
+
+    def write_erp_document(
+        self,
+        c: Customer,
+        tran_id: int,
+        ttype: str,
+        tranid: str,
+        t: int,
+        created: int,
+        currency: str,
+        amount: int,
+        xr: Decimal,
+        fields: dict[str, Any],
+    ) -> None:
+        """A header and its main line, applied to nothing (customer refunds, duplicates)."""
+        sub = SUBSIDIARY_BY_KEY[c.sub_key]
+        self.st.erp_row(
+            "transaction",
+            {
+                "id": tran_id,
+                "tranid": tranid,
+                "type": ttype,
+                "trandate": _d(t),
+                "entity": c.erp_id,
+                "currency": CURRENCY_ERP_ID[currency],
+                "exchangerate": float(xr),
+                "foreigntotal": money.major_text(amount, currency),
+                "postingperiod": self.period_id(_d(t)),
+                "voided": "F",
+                "createddate": ns_datetime(created),
+                "lastmodifieddate": ns_datetime(created),
+                **fields,
+            },
+        )
+        self.st.erp_row(
+            "transactionline",
+            {
+                "uniquekey": self.erp_id("transactionline"),
+                "id": 0,
+                "transaction": tran_id,
+                "linesequencenumber": 0,
+                "mainline": "T",
+                "taxline": "F",
+                "foreignamount": money.major_text(amount, currency),
+                "netamount": self.net_text(amount, currency, xr, sub.currency),
+                "subsidiary": sub.erp_id,
+                "entity": c.erp_id,
+                "memo": fields.get("memo"),
                 "linelastmodifieddate": ns_datetime(created),
             },
         )

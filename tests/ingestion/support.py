@@ -19,7 +19,7 @@ from transform import patched_env as patched_env  # the one helper, kept importa
 
 #: (base URL, credential) variable of each system (the settings' names).
 TOKEN_ENV = SOURCE_ENV
-TRANSACTION_TYPES = ("CustInvc", "CustPymt", "CustCred")
+TRANSACTION_TYPES = ("CustInvc", "CustPymt", "CustCred", "CustRfnd")
 
 
 def env_for(

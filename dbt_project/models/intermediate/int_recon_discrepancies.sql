@@ -29,6 +29,12 @@ payments as (
 
 ),
 
+cash as (
+
+    select * from {{ ref('int_recon_cash') }}
+
+),
+
 clock as (
 
     select * from {{ ref('int_recon_clock') }}
@@ -112,6 +118,8 @@ unioned as (
     select * from invoices
     union all
     select * from payments
+    union all
+    select * from cash
 
 ),
 

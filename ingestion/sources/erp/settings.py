@@ -20,8 +20,8 @@ KEY_QUERY_PARENTS = 400
 DEFAULT_DATE_FORMAT = "M/D/YYYY"
 #: How our cursor queries render and read datetimes (TO_CHAR / TO_TIMESTAMP format).
 TIMESTAMP_FORMAT = "YYYY-MM-DD HH24:MI:SS"
-#: Transaction types landed: invoices, payments, credit memos.
-TRANSACTION_TYPES = ("CustInvc", "CustPymt", "CustCred")
+#: Transaction types landed: invoices, payments, credit memos, customer refunds.
+TRANSACTION_TYPES = ("CustInvc", "CustPymt", "CustCred", "CustRfnd")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ DELETED_RECORD_TABLES = {
     "invoice": "transaction",
     "customerpayment": "transaction",
     "creditmemo": "transaction",
+    "customerrefund": "transaction",
 }
 #: Raw tables a key sweep compares with NetSuite: those `deletedrecord` deletes from (a swept
 #: transaction also takes its lines and links, as a listed one does).
