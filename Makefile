@@ -54,10 +54,13 @@ lint: setup
 	  ../$(BIN)/sqlfluff lint models tests --disable-progress-bar; rc=$$?; rm -rf $$lintdir; exit $$rc
 
 bench: setup
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# the whole cycle on `large` (over a million invoices), full then incremental: about an hour on
+# two cores, and ~40 GB of disk (docs/benchmarks.md); BENCH_ARGS adds options, e.g.
+# BENCH_ARGS="--only cycle" for the cycle alone
 bench-large: setup
-	$(BIN)/python -m bench --large
+	$(BIN)/python -m bench --large $(BENCH_ARGS)
 
 # Rebuild requirements.lock from pyproject.toml's pins in a throwaway venv.
 lock:

@@ -1,5 +1,11 @@
 """Benchmarks that print their figures: `make bench` (medium) and `make bench-large`.
 
+`make bench-large` (`--large`) adds the `large` sandbox (over a million invoices) and runs the
+whole cycle on it through the CLI, full and then incremental (bench/cycle.py); `make bench` runs
+that cycle at `medium`. `--cycle-scale` picks another scale (`small` to try it out) and
+`--cycle-sandbox-from HOME` uses an already generated sandbox (advanced in place). At the end,
+the targets of issue 15 are printed together with their same-run baselines (docs/benchmarks.md).
+
 Each figure comes with a baseline measured in the same run, because these machines are noisy:
 a ratio against something measured seconds earlier means more than an absolute number.
 
@@ -200,7 +206,7 @@ def bench_sandbox(scale: str, seed: int, home: Path) -> dict[str, Any]:
     }
 
 
-SECTIONS = ("sandbox", "ingestion", "dbt", "writeback", "orchestration")
+SECTIONS = ("sandbox", "ingestion", "dbt", "writeback", "orchestration", "cycle")
 
 
 def _section(name: str, home: Path) -> dict[str, Any] | None:
@@ -217,9 +223,88 @@ def _section(name: str, home: Path) -> dict[str, Any] | None:
     return result
 
 
+def _related(results: dict[str, Any]) -> dict[str, str]:
+    """The other sections' figures that issue 15 sets targets for, as printable lines."""
+    out: dict[str, str] = {}
+    orch = results.get("orchestration")
+    if orch and orch.get("dagster_over_cli"):
+        ratio = orch["dagster_over_cli"]
+        out["Dagster / plain CLI"] = (
+            f"{ratio:.2f}x at {orch.get('scale', 'medium')} (target <= 1.1x): "
+            f"{'met' if ratio <= 1.1 else 'MISSED'}"
+        )
+    ingestion = results.get("ingestion")
+    if ingestion and ingestion.get("closeloop_vs_naive"):
+        speedup = ingestion["closeloop_vs_naive"]
+        out["closeloop ingestion / naive pipeline"] = (
+            f"{speedup:.1f}x faster at medium (target >= 10x): "
+            f"{'met' if speedup >= 10 else 'MISSED'}"
+        )
+    return out
+
+
+def _cycle(
+    args: argparse.Namespace,
+    results: dict[str, Any],
+    tmp: Path,
+    medium_home: Path,
+    large_home: Path,
+) -> dict[str, Any]:
+    from bench.cycle import run_and_print
+
+    scale = args.cycle_scale or ("large" if args.large else "medium")
+    source: Path | None = args.cycle_sandbox_from
+    if source is None:
+        # reuse a sandbox this run generated at the same scale (the cycle advances it in place,
+        # and it runs last)
+        for candidate in (medium_home, large_home):
+            manifest = candidate / "sandbox" / "manifest.json"
+            if manifest.exists() and json.loads(manifest.read_text()).get("scale") == scale:
+                source = candidate
+    return run_and_print(tmp / f"cycle-{scale}", scale, source, _related(results))
+
+
+def _targets(results: dict[str, Any]) -> None:
+    """Issue 15's targets in one place, each against this run's baseline."""
+    lines = [f"{k}: {v}" for k, v in _related(results).items()]
+    cycle = results.get("cycle", {}).get("figures")
+    if cycle:
+        scale = results["cycle"]["scale"]
+        lines.append(
+            f"full cycle at {scale}: {cycle['full_cycle_s']:.0f} s "
+            f"({cycle['full_cycle_vs_10_min']:.2f}x of 10 min)"
+        )
+        if cycle.get("incremental_vs_full") is not None:
+            lines.append(
+                f"incremental cycle at {scale}: {cycle['incremental_vs_full']:.1%} of the full"
+            )
+        if cycle.get("peak_rss_mb"):
+            where = cycle["peak_rss_process"]
+            lines.append(f"peak memory: {cycle['peak_rss_mb']:,.0f} MB ({where})")
+    if lines:
+        print("== targets (issue 15), same-run baselines ==")
+        for line in lines:
+            print(f"  {line}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--large", action="store_true", help="also generate the large scale")
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="also generate the large scale, and run the cycle on it",
+    )
+    parser.add_argument(
+        "--cycle-scale",
+        choices=("small", "medium", "large"),
+        help="scale of the cycle section (default: large with --large, else medium)",
+    )
+    parser.add_argument(
+        "--cycle-sandbox-from",
+        type=Path,
+        help="a CLOSELOOP_HOME whose sandbox the cycle uses (advanced in place) instead of one "
+        "generated for it",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--only", action="append", choices=SECTIONS, help="run only these sections (repeatable)"
@@ -234,11 +319,15 @@ def main(argv: list[str] | None = None) -> None:
         if "sandbox" in only:
             results["sandbox_medium"] = bench_sandbox("medium", args.seed, medium_home)
         # later stages copy this medium sandbox (or generate one when it is missing)
-        for name in SECTIONS[1:]:
+        for name in SECTIONS[1:-1]:
             if name in only and (figures := _section(name, medium_home)) is not None:
                 results[name] = figures
-        if args.large:
-            results["sandbox_large"] = bench_sandbox("large", args.seed, Path(tmp) / "large")
+        large_home = Path(tmp) / "large"
+        if args.large and "sandbox" in only and args.cycle_sandbox_from is None:
+            results["sandbox_large"] = bench_sandbox("large", args.seed, large_home)
+        if "cycle" in only:
+            results["cycle"] = _cycle(args, results, Path(tmp), medium_home, large_home)
+        _targets(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
     print(f"results written to {args.out}")

@@ -10,7 +10,17 @@ Four figures from one run, each against the same records:
 3. incremental: the same pipeline after `sandbox advance` changed about 1% of the records
    (new invoices listed, updates through the events stream), next to a run with nothing to do
    (dlt's fixed cost of a run: what no amount of incremental cleverness removes);
-4. native: DuckDB's own `read_json_auto` over the same records as NDJSON (the physical floor).
+4. native: DuckDB's own `read_json_auto` over the same records as NDJSON (the physical floor);
+5. naive: what a plain pipeline takes for the same records: dlt with its defaults (nested lists
+   normalized into child tables, its own JSON and load path) fed by the official stripe-python
+   SDK's auto-paging (`Invoice.list(...).auto_paging_iter()`, line pages past the ten embedded
+   read through the SDK too), into a fresh DuckDB. The ratio naive / closeloop full load is the
+   speed-up of closeloop's connector (target >= 10x), as records per second: the naive read
+   stops after the first `BENCH_NAIVE_LIMIT` invoices (default 5,000, with their lines; 0 reads
+   them all), because at a few hundred records per second the whole `medium` would take half
+   an hour of a shared machine. Its fixed costs (dlt's set-up, the first page) count in full
+   against it over fewer records, which favours closeloop a little; `BENCH_NAIVE_LIMIT=0` for
+   the exact figure.
 
 The sandbox is served by a child process (`closeloop sandbox serve`). On a two-core machine the
 server, the connector and its conversion worker share the cores, which a remote vendor would
@@ -48,6 +58,8 @@ disable_telemetry()
 
 SCALE = "medium"
 SEED = 42
+#: Invoices the naive pipeline reads (0: all); see the module's docstring.
+NAIVE_LIMIT = 5000
 #: Rounds of fetch and full load (alternating); the best of each is reported.
 ROUNDS = 2
 
@@ -303,6 +315,44 @@ def _native(tmp: Path) -> float:
         con.close()
 
 
+def _naive(work: Path, url: str, limit: int | None = None) -> dict[str, Any]:
+    """The naive pipeline: dlt with its defaults fed by stripe-python's auto-paging.
+
+    Returns:
+        invoices, lines, records and seconds of the run (extract, normalize and load).
+    """
+    import dlt
+    import stripe
+
+    stripe.api_key = SANDBOX_DEFAULT_TOKENS["billing"]
+    stripe.api_base = url.rstrip("/")
+    stripe.max_network_retries = 0
+    counts = {"invoices": 0, "lines": 0}
+
+    @dlt.resource(name="invoices", write_disposition="replace")
+    def invoices() -> Iterator[dict[str, Any]]:
+        for invoice in stripe.Invoice.list(limit=100).auto_paging_iter():
+            doc = invoice.to_dict()
+            if invoice.lines.has_more:
+                doc["lines"]["data"] = [line.to_dict() for line in invoice.lines.auto_paging_iter()]
+            counts["invoices"] += 1
+            counts["lines"] += len(doc["lines"]["data"])
+            yield doc
+            if limit and counts["invoices"] >= limit:
+                return
+
+    pipeline = dlt.pipeline(
+        pipeline_name="naive_stripe",
+        pipelines_dir=str(work / "naive-dlt"),
+        destination=dlt.destinations.duckdb(str(work / "naive.duckdb")),
+        dataset_name="naive_billing",
+    )
+    started = time.perf_counter()
+    pipeline.run(invoices())
+    seconds = time.perf_counter() - started
+    return {**counts, "records": counts["invoices"] + counts["lines"], "seconds": seconds}
+
+
 def bench_ingestion(home: Path) -> dict[str, Any]:
     """Run the ingestion benchmark on a copy of the `medium` sandbox under `home` and print it.
 
@@ -363,6 +413,15 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
             full = min(fulls, key=lambda f: float(f["seconds"]))
             records = n_inv + n_lines
             _fetch(urls["billing"], out=work)  # untimed: the NDJSON files of the native load
+            limit = int(os.environ.get("BENCH_NAIVE_LIMIT", NAIVE_LIMIT)) or None
+            print(
+                "naive pipeline (dlt defaults fed by stripe-python)"
+                + (f", first {limit:,} invoices" if limit else "")
+                + " ...",
+                flush=True,
+            )
+            # the same records as the full loads (before the advance)
+            naive = _naive(work, urls["billing"], limit)
             # untimed: the events cursor (horizon) the incremental run resumes from
             _run_pipeline(work, urls, ["events"])
             # nothing changed: the fixed cost of a run
@@ -410,7 +469,14 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
         "landed_after_incremental": landed[0] if landed else None,
         "peak_rss_mb": peak_kib[0] / 1024,
         "peak_worker_rss_mb": peak_kib[1] / 1024,
+        "naive_seconds": naive["seconds"],
+        "naive_records": naive["records"],
+        "naive_rate": naive["records"] / naive["seconds"],
+        "naive_limit": limit,
     }
+    # the speed-up over the naive pipeline: records per second, which for a full naive read
+    # (the default) is the ratio of the two times over the same records
+    result["closeloop_vs_naive"] = result["full_rate"] / result["naive_rate"]
     print(f"ingestion benchmark ({SCALE}: {n_inv:,} invoices, {n_lines:,} lines)")
     print(
         f"  fetch, lean client{result['fetch_rate']:>10,.0f} records/s  ({fetch_s:.1f} s): urllib3"
@@ -456,6 +522,14 @@ def bench_ingestion(home: Path) -> dict[str, Any]:
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items() if k != "worker" or v >= 0.05)
         print(f"  CPU seconds of the {label} (2 cores): {parts}")
     print(f"  DuckDB native     {result['native_rate']:>10,.0f} records/s  ({native_s:.1f} s)")
+    speedup = result["closeloop_vs_naive"]
+    print(
+        f"  naive pipeline    {result['naive_rate']:>10,.0f} records/s  ({naive['seconds']:.1f} s,"
+        f" {naive['records']:,} records{' (the first invoices)' if limit else ''}: dlt"
+        " defaults fed by stripe-python)"
+        f" -> closeloop's full load is {speedup:.1f}x faster (target >= 10x):"
+        f" {'met' if speedup >= 10 else 'MISSED'}"
+    )
     print(
         f"  peak memory (RSS) over the fetches and full loads: {result['peak_rss_mb']:,.0f} MB"
         f" in the connector's process, {result['peak_worker_rss_mb']:,.0f} MB in the conversion"
