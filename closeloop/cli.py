@@ -573,7 +573,8 @@ def writeback_apply(
 
 @writeback_app.command("verify")
 def writeback_verify(policy: PolicyOption = None) -> None:
-    """After `ingest erp` and `transform`: mark applied corrections verified or escalated."""
+    """After `ingest erp` and `transform`: mark applied corrections verified or escalated, then
+    rebuild the exception history so it shows them."""
     import duckdb
 
     from reverse_etl.corrections import ContractError
@@ -593,6 +594,17 @@ def writeback_verify(policy: PolicyOption = None) -> None:
     )
     for cid in result.escalated[:50]:
         console.print(f"[yellow]escalated:[/yellow] {cid}")
+    if result.verified or result.escalated:
+        # the exception history after the verdicts (verified_closed, escalated): docs/exceptions.md
+        from closeloop.close import dbt_failure
+        from closeloop.exceptions import refresh_history
+
+        history = refresh_history(_settings())
+        if not history.success:
+            console.print(
+                "[yellow]warn:[/yellow] recon_exception_history not rebuilt: "
+                + dbt_failure(history)
+            )
 
 
 @writeback_app.command("status")

@@ -14,7 +14,7 @@ from typing import Any
 
 from closeloop.close import dbt_failure, default_actor
 from closeloop.settings import Settings
-from transform import run_dbt
+from transform import DbtOutcome, run_dbt
 
 #: What `closeloop exceptions list` shows (recon_exception_history's columns).
 LIST_COLUMNS = (
@@ -83,14 +83,23 @@ def record_action(
     )
     if not outcome.success:
         raise ExceptionWorkError(dbt_failure(outcome))
-    rebuilt = run_dbt(
-        ["run", "--select", "recon_exception_history"], settings, target_path=target_path
-    )
+    rebuilt = refresh_history(settings, target_path=target_path)
     if not rebuilt.success:
         raise ExceptionWorkError(
             "recorded, but rebuilding recon_exception_history failed: " + dbt_failure(rebuilt)
         )
     return ActionOutcome(action, tuple(ids), who)
+
+
+def refresh_history(settings: Settings, *, target_path: Path | None = None) -> DbtOutcome:
+    """Rebuild `recon_exception_history` (and `correction_evidence`, its view over the ledger)
+    from the reconciliation as built and the ledger as it is now: after an action, or after
+    write-back's verify marked its corrections verified or escalated."""
+    return run_dbt(
+        ["run", "--select", "recon_exception_history", "correction_evidence"],
+        settings,
+        target_path=target_path,
+    )
 
 
 def list_exceptions(

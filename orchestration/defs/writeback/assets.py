@@ -1,13 +1,15 @@
 """The governed ERP write-back as assets downstream of `erp_corrections`.
 
 plan -> apply -> reread (the ERP again, as ingestion reads it) -> rebuild (the models between
-the raw ERP tables and the corrections) -> verify. Each step calls `reverse_etl.runner`, the
-ingestion layer or the dbt runner; none holds SQL, and the warehouse is whichever the settings
-name (DuckDB or Snowflake). The ledger run a step writes carries the Dagster run id as its
-actor, and the asset's metadata carries the ledger run id and the query that lists its rows, so
-a run and its ledger rows point at each other. Corrections that need approval show up as a
-table on the plan asset; `closeloop writeback approve` approves them and the next
-materialization of the apply asset (and what is downstream of it) writes and verifies them.
+the raw ERP tables and the corrections, and the items in transit) -> verify (then the exception
+history, so each verified correction shows its exception verified_closed). Each step calls
+`reverse_etl.runner`, the ingestion layer or the dbt runner; none holds SQL, and the warehouse
+is whichever the settings name (DuckDB or Snowflake). The ledger run a step writes carries the
+Dagster run id as its actor, and the asset's metadata carries the ledger run id and the query
+that lists its rows, so a run and its ledger rows point at each other. Corrections that need
+approval show up as a table on the plan asset; `closeloop writeback approve` approves them and
+the next materialization of the apply asset (and what is downstream of it) writes and verifies
+them.
 """
 
 from collections.abc import Iterator
@@ -15,6 +17,8 @@ from typing import Any
 
 import dagster as dg
 
+from closeloop.close import dbt_failure
+from closeloop.exceptions import refresh_history
 from closeloop.publish import publish_after_build
 from ingestion.pipelines import ERP_SWEEP_NOW, IngestError, run_system
 from orchestration.defs.dbt.assets import model_key
@@ -43,6 +47,11 @@ VERIFY_KEY = dg.AssetKey("erp_writeback_verify")
 WRITE_KEYS = (APPLY_KEY, REREAD_KEY, REBUILD_KEY, VERIFY_KEY)
 #: Rows of the waiting-for-approval table shown in the UI (the ledger has them all).
 WAITING_ROWS_SHOWN = 100
+#: What the rebuild step builds (dbt selection): the models between the raw ERP tables and the
+#: corrections, and the items in transit, which the re-read settles too (a posting the
+#: integration made meanwhile): the reconciliation as it is after the write, all of it.
+REBUILD_SELECTION = (VERIFY_REBUILD, "recon_in_transit")
+REBUILD_TARGET_PATH = DBT_PROJECT_DIR / DBT_TARGET_PATH / "verify"
 
 
 def _actor(context: dg.AssetExecutionContext) -> str:
@@ -211,20 +220,21 @@ def erp_writeback_reread(
     deps=[REREAD_KEY],
     group_name="writeback",
     kinds={"dbt"},
-    description="Rebuild the models between the raw ERP tables and the corrections "
-    f"(`dbt run --select {VERIFY_REBUILD}`), so verify sees the reconciliation after the write.",
+    description="Rebuild the models between the raw ERP tables and the corrections, and the "
+    f"items in transit (`dbt run --select {' '.join(REBUILD_SELECTION)}`), so verify sees the "
+    "reconciliation after the write.",
 )
 def erp_writeback_rebuild(
     context: dg.AssetExecutionContext, closeloop: CloseloopResource
 ) -> dg.MaterializeResult:
-    """recon_exceptions as it is after the write."""
+    """recon_exceptions and recon_in_transit as they are after the write."""
     settings = closeloop.settings()
     if not needs_reread(settings):
         return dg.MaterializeResult(metadata={"models_rebuilt": 0, "skipped": True})
     outcome = run_dbt(
-        ["run", "--select", VERIFY_REBUILD],
+        ["run", "--select", *REBUILD_SELECTION],
         settings,
-        target_path=DBT_PROJECT_DIR / DBT_TARGET_PATH / "verify",
+        target_path=REBUILD_TARGET_PATH,
     )
     if not outcome.success:
         first = (outcome.failures or [str(outcome.exception or "dbt failed")])[0]
@@ -261,6 +271,13 @@ def erp_writeback_verify(
     rebuilt = needs_reread(settings)  # what erp_writeback_rebuild rebuilt for
     result = run_verify(settings, load_policy(), actor=_actor(context))
     if rebuilt:
+        # the history after the verdicts: each verified correction's exception is verified_closed
+        history = refresh_history(settings, target_path=REBUILD_TARGET_PATH)
+        if not history.success:
+            raise dg.Failure(
+                description="rebuilding recon_exception_history after verify failed: "
+                + dbt_failure(history)
+            )
         publish_after_build(settings)  # BI's read-only copy: the rebuilt, verified reconciliation
     yield dg.MaterializeResult(
         metadata={
