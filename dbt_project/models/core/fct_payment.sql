@@ -29,7 +29,9 @@ erp_applications as (
 
 xref as (
 
-    select * from {{ ref('customer_xref') }}
+    -- any billing customer of a canonical customer (one per currency) rolls up to it
+    select * from {{ ref('customer_xref_members') }}
+    where source_system = 'billing'
 
 ),
 

@@ -1,12 +1,23 @@
 -- Which matched customers are customers, decided by behaviour and not by a picklist label:
 -- an activated CRM contract, a live billing subscription (active or past_due, found through the
 -- customer or its contract) or a paid invoice; else an Account.Type the company lists in the
--- `customer_account_types` var. `customer_rule` says which held first, in that order.
+-- `customer_account_types` var. `customer_rule` says which held first, in that order. A live
+-- subscription or a paid invoice of any of its billing customers counts (customer_xref_members).
 with
 
 xref as (
 
     select * from {{ ref('customer_xref') }}
+
+),
+
+billing_members as (
+
+    select
+        customer_id,
+        billing_customer_id
+    from {{ ref('customer_xref_members') }}
+    where source_system = 'billing'
 
 ),
 
@@ -44,9 +55,10 @@ activated as (
 
 live_by_customer as (
 
-    select distinct customer_id as billing_customer_id
+    select distinct billing_members.customer_id
     from subscriptions
-    where subscription_status in ('active', 'past_due')
+    inner join billing_members on subscriptions.customer_id = billing_members.billing_customer_id
+    where subscriptions.subscription_status in ('active', 'past_due')
 
 ),
 
@@ -62,9 +74,10 @@ live_by_contract as (
 
 paid as (
 
-    select distinct customer_id as billing_customer_id
+    select distinct billing_members.customer_id
     from invoices
-    where invoice_status = 'paid' and total > 0
+    inner join billing_members on invoices.customer_id = billing_members.billing_customer_id
+    where invoices.invoice_status = 'paid' and invoices.total > 0
 
 ),
 
@@ -76,17 +89,17 @@ classified as (
         case
             when activated.account_id is not null then 'activated_contract'
             when
-                live_by_customer.billing_customer_id is not null
+                live_by_customer.customer_id is not null
                 or live_by_contract.account_id is not null then 'live_subscription'
-            when paid.billing_customer_id is not null then 'paid_invoice'
+            when paid.customer_id is not null then 'paid_invoice'
             when accounts.account_type in {{ customer_account_types_sql() or '(null)' }} then 'account_type'
         end as customer_rule
     from xref
     left join accounts on xref.crm_account_id = accounts.account_id
     left join activated on xref.crm_account_id = activated.account_id
-    left join live_by_customer on xref.billing_customer_id = live_by_customer.billing_customer_id
+    left join live_by_customer on xref.customer_id = live_by_customer.customer_id
     left join live_by_contract on xref.crm_account_id = live_by_contract.account_id
-    left join paid on xref.billing_customer_id = paid.billing_customer_id
+    left join paid on xref.customer_id = paid.customer_id
 
 ),
 

@@ -7,6 +7,12 @@
 -- with the CRM account lowers a rule match's confidence by 0.10 (customer_xref flags a match
 -- below var match_review_threshold as needs_review). A Stripe customer deleted since (gone from
 -- the customer list) is still known from its subscriptions, whose CRM contract names the account.
+-- One account may have many billing customers (one per currency) and many ERP customers (one per
+-- subsidiary). One row per billing customer with the ERP customer that books it (its
+-- counterpart: the account's ERP customer in its currency, else the one whose subsidiary keeps
+-- that currency; an account with exactly one of each pairs them whatever the currency), one per
+-- ERP customer no billing customer pairs with, and one per customer account with neither; then
+-- the billing and ERP records that match no account, alone.
 with
 
 overrides as (
@@ -117,7 +123,8 @@ billing_override as (
         accounts.account_id,
         'override' as match_method,
         cast(1.00 as decimal(3, 2)) as match_confidence,
-        cast(null as varchar) as link_column
+        cast(null as varchar) as link_column,
+        cast(null as varchar) as currency_code
     from overrides
     inner join accounts
         on {{ sf_id15('overrides.crm_account_id') }} = {{ sf_id15('accounts.account_id') }}
@@ -128,7 +135,7 @@ billing_override as (
 billing_pairs as (
 
     -- every pair a rule could tie: an id link, or a shared domain or name key, unless an
-    -- override already decided the customer or the account, or vetoed the pair
+    -- override already decided the customer or vetoed the pair
     select
         billing.billing_customer_id,
         accounts.account_id,
@@ -148,7 +155,6 @@ billing_pairs as (
             or billing.name_key = accounts.name_key
     where
         billing.billing_customer_id not in (select o.billing_customer_id from billing_override as o)
-        and accounts.account_id not in (select o.account_id from billing_override as o)
         and not exists (
             select v.billing_customer_id
             from billing_vetoes as v
@@ -169,7 +175,8 @@ billing_by_id as (
         account_id,
         'id' as match_method,
         cast(1.00 as decimal(3, 2)) as match_confidence,
-        crm_account_link_column as link_column
+        crm_account_link_column as link_column,
+        cast(null as varchar) as currency_code
     from billing_pairs
     where is_id_link
 
@@ -195,7 +202,9 @@ billing_candidates as (
     where
         (same_domain or same_name)
         and billing_customer_id not in (select b.billing_customer_id from billing_by_id as b)
+        -- an account with an id link or an override takes no fuzzy match besides
         and account_id not in (select b.account_id from billing_by_id as b)
+        and account_id not in (select o.account_id from billing_override as o)
 
 ),
 
@@ -209,7 +218,8 @@ billing_fuzzy as (
             case when rule_confidence - 0.10 * conflicts < 0 then 0 else rule_confidence - 0.10 * conflicts end
             as decimal(3, 2)
         ) as match_confidence,
-        cast(null as varchar) as link_column
+        cast(null as varchar) as link_column,
+        cast(null as varchar) as currency_code
     from billing_candidates
     -- keep a fuzzy match only when it is the single best candidate on both sides (by rule)
     qualify
@@ -230,7 +240,8 @@ billing_deleted as (
         min(contracts.account_id) as account_id,
         'subscription_contract' as match_method,
         cast(0.90 as decimal(3, 2)) as match_confidence,
-        min(subscriptions.crm_contract_link_column) as link_column
+        min(subscriptions.crm_contract_link_column) as link_column,
+        min({{ match_code('subscriptions.currency_code') }}) as currency_code
     from {{ ref('stg_billing__subscriptions') }} as subscriptions
     inner join {{ ref('stg_crm__contracts') }} as contracts
         on {{ sf_id15('subscriptions.crm_contract_id') }} = {{ sf_id15('contracts.contract_id') }}
@@ -247,9 +258,6 @@ billing_deleted as (
                     or {{ sf_id15('v.crm_account_id') }} = {{ sf_id15('contracts.account_id') }}
                 )
         )
-        and contracts.account_id not in (select o.account_id from billing_override as o)
-        and contracts.account_id not in (select b.account_id from billing_by_id as b)
-        and contracts.account_id not in (select f.account_id from billing_fuzzy as f)
     group by 1
     having count(distinct contracts.account_id) = 1
 
@@ -314,7 +322,6 @@ erp_pairs as (
             or erp.name_key = accounts.name_key
     where
         erp.erp_customer_id not in (select o.erp_customer_id from erp_override as o)
-        and accounts.account_id not in (select o.account_id from erp_override as o)
         and not exists (
             select v.erp_customer_id
             from erp_vetoes as v
@@ -363,6 +370,7 @@ erp_candidates as (
         (same_tax_id or same_domain or same_name)
         and erp_customer_id not in (select e.erp_customer_id from erp_by_id as e)
         and account_id not in (select e.account_id from erp_by_id as e)
+        and account_id not in (select o.account_id from erp_override as o)
 
 ),
 
@@ -398,27 +406,113 @@ erp_matches as (
 
 ),
 
-crm_side as (
+billing_members as (
+
+    -- the currency of a listed customer, else (deleted since) of its subscriptions
+    select
+        billing_matches.billing_customer_id,
+        billing_matches.account_id,
+        billing_matches.match_method,
+        billing_matches.match_confidence,
+        billing_matches.link_column,
+        coalesce(billing.currency_code, billing_matches.currency_code) as currency_code,
+        count(*) over (partition by billing_matches.account_id) as account_member_count
+    from billing_matches
+    left join billing on billing_matches.billing_customer_id = billing.billing_customer_id
+
+),
+
+erp_members as (
 
     select
-        accounts.account_id as crm_account_id,
-        billing_matches.billing_customer_id,
         erp_matches.erp_customer_id,
-        billing_matches.match_method as billing_match_method,
-        billing_matches.match_confidence as billing_match_confidence,
-        erp_matches.match_method as erp_match_method,
-        erp_matches.match_confidence as erp_match_confidence,
-        billing_matches.link_column as billing_link_column
-    from accounts
-    left join billing_matches on accounts.account_id = billing_matches.account_id
-    left join erp_matches on accounts.account_id = erp_matches.account_id
-    -- every account tied to billing or the ERP, and customers by behaviour (an activated
-    -- contract) or by a picklist value the company configured
+        erp_matches.account_id,
+        erp_matches.match_method,
+        erp_matches.match_confidence,
+        erp.currency_code,
+        erp.subsidiary_currency_code,
+        count(*) over (partition by erp_matches.account_id) as account_member_count
+    from erp_matches
+    inner join erp on erp_matches.erp_customer_id = erp.erp_customer_id
+
+),
+
+counterparts as (
+
+    -- the ERP customer that books a billing customer: in its currency, else in a subsidiary
+    -- keeping it; with exactly one of each on the account, that one (as one customer always was)
+    select
+        billing_members.billing_customer_id,
+        erp_members.erp_customer_id
+    from billing_members
+    inner join erp_members on billing_members.account_id = erp_members.account_id
     where
-        accounts.account_id in (select c.account_id from activated_contracts as c)
-        or accounts.account_type in {{ customer_account_types_sql() or '(null)' }}
-        or billing_matches.account_id is not null
-        or erp_matches.account_id is not null
+        erp_members.currency_code = billing_members.currency_code
+        or erp_members.subsidiary_currency_code = billing_members.currency_code
+        or (billing_members.account_member_count = 1 and erp_members.account_member_count = 1)
+    qualify row_number() over (
+        partition by billing_members.billing_customer_id
+        order by
+            case
+                when erp_members.currency_code = billing_members.currency_code then 0
+                when erp_members.subsidiary_currency_code = billing_members.currency_code then 1
+                else 2
+            end,
+            erp_members.erp_customer_id
+    ) = 1
+
+),
+
+crm_side as (
+
+    -- each billing customer of an account with its ERP counterpart, then each ERP customer of
+    -- the account no billing customer pairs with
+    select
+        accounts.account_id as crm_account_id,
+        billing_members.billing_customer_id,
+        erp_members.erp_customer_id,
+        billing_members.match_method as billing_match_method,
+        billing_members.match_confidence as billing_match_confidence,
+        erp_members.match_method as erp_match_method,
+        erp_members.match_confidence as erp_match_confidence,
+        billing_members.link_column as billing_link_column
+    from accounts
+    inner join billing_members on accounts.account_id = billing_members.account_id
+    left join counterparts on billing_members.billing_customer_id = counterparts.billing_customer_id
+    left join erp_members on counterparts.erp_customer_id = erp_members.erp_customer_id
+    union all
+    select
+        accounts.account_id as crm_account_id,
+        cast(null as varchar) as billing_customer_id,
+        erp_members.erp_customer_id,
+        cast(null as varchar) as billing_match_method,
+        cast(null as decimal(3, 2)) as billing_match_confidence,
+        erp_members.match_method as erp_match_method,
+        erp_members.match_confidence as erp_match_confidence,
+        cast(null as varchar) as billing_link_column
+    from accounts
+    inner join erp_members on accounts.account_id = erp_members.account_id
+    where erp_members.erp_customer_id not in (select c.erp_customer_id from counterparts as c)
+    union all
+    -- a customer (by behaviour: an activated contract, or by a picklist value the company
+    -- configured) tied to neither billing nor the ERP
+    select
+        accounts.account_id as crm_account_id,
+        cast(null as varchar) as billing_customer_id,
+        cast(null as bigint) as erp_customer_id,
+        cast(null as varchar) as billing_match_method,
+        cast(null as decimal(3, 2)) as billing_match_confidence,
+        cast(null as varchar) as erp_match_method,
+        cast(null as decimal(3, 2)) as erp_match_confidence,
+        cast(null as varchar) as billing_link_column
+    from accounts
+    where
+        (
+            accounts.account_id in (select c.account_id from activated_contracts as c)
+            or accounts.account_type in {{ customer_account_types_sql() or '(null)' }}
+        )
+        and accounts.account_id not in (select b.account_id from billing_members as b)
+        and accounts.account_id not in (select e.account_id from erp_members as e)
 
 ),
 

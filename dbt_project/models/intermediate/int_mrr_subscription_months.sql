@@ -44,8 +44,8 @@ xref as (
         billing_customer_id,
         min(customer_id) as customer_id,
         bool_or(crm_account_id is not null) as is_customer_linked
-    from {{ ref('customer_xref') }}
-    where billing_customer_id is not null
+    from {{ ref('customer_xref_members') }}
+    where source_system = 'billing'
     group by 1
 
 ),

@@ -28,7 +28,9 @@ products as (
 
 xref as (
 
-    select * from {{ ref('customer_xref') }}
+    -- every billing customer of the account (one per currency)
+    select * from {{ ref('customer_xref_members') }}
+    where source_system = 'billing'
 
 ),
 
@@ -88,6 +90,7 @@ amendments as (
     select
         opportunities.opportunity_id,
         opportunities.account_id,
+        opportunities.currency_code,
         opportunities.close_date,
         -- the time of day is unknown: the change counts from the end of its close date, so a
         -- renewal billed earlier that day does not hide it and a month end after it sees it
@@ -125,6 +128,8 @@ subscription_at_close as (
     inner join subscriptions
         on
             xref.billing_customer_id = subscriptions.customer_id
+            -- an account billed in two currencies: the subscription in the amendment's
+            and upper(subscriptions.currency_code) = upper(amendments.currency_code)
             and cast(subscriptions.started_at as date) <= amendments.close_date
             and (subscriptions.ended_at is null or cast(subscriptions.ended_at as date) > amendments.close_date)
     left join prorated_days

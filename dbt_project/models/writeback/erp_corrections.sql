@@ -33,6 +33,15 @@ xref as (
 
 ),
 
+-- each billing customer with its ERP counterpart (one account may be billed in many
+-- currencies and booked in many subsidiaries): where its invoices and payments are posted
+billing_members as (
+
+    select * from {{ ref('customer_xref_members') }}
+    where source_system = 'billing'
+
+),
+
 accounts as (
 
     select * from {{ ref('stg_crm__accounts') }}
@@ -179,7 +188,7 @@ invoice_bodies as (
         || ', "item": ' || coalesce(line_bodies.items, '{"items": []}')
         || '}' as payload
     from invoices
-    left join xref on invoices.billing_customer_id = xref.billing_customer_id
+    left join billing_members as xref on invoices.billing_customer_id = xref.billing_customer_id
     left join currencies on invoices.currency_code = currencies.currency_code
     left join line_bodies on invoices.invoice_id = line_bodies.invoice_id
 
@@ -225,7 +234,7 @@ payment_bodies as (
         || '}]}}' as payload
     from payment_references as payments
     left join invoices on payments.invoice_id = invoices.invoice_id
-    left join xref on payments.billing_customer_id = xref.billing_customer_id
+    left join billing_members as xref on payments.billing_customer_id = xref.billing_customer_id
     left join currencies on payments.currency_code = currencies.currency_code
     where payments.payment_method = 'charge'
 
