@@ -154,16 +154,19 @@ def parse_output(command: list[str], output: str) -> dict[str, Any]:
     words = [Path(command[0]).name, *command[1:3]]
     detail: dict[str, Any] = {}
     if words[1] == "ingest":
-        tables = {}
+        tables, systems = {}, {}
         for line in output.splitlines():
             match = _INGEST_ROW.match(line.strip())
-            if match and match.group(2) != "total":
-                system, table, rows, _rejected, _deleted, seconds = match.groups()
-                tables[f"{system}.{table}"] = {
-                    "rows": int(rows.replace(",", "")),
-                    "seconds": float(seconds),
-                }
+            if not match:
+                continue
+            system, table, rows, _rejected, _deleted, seconds = match.groups()
+            figure = {"rows": int(rows.replace(",", "")), "seconds": float(seconds)}
+            if table == "total":
+                systems[system] = figure
+            else:
+                tables[f"{system}.{table}"] = figure
         detail["tables"] = tables
+        detail["systems"] = systems
         detail["rows_loaded"] = sum(t["rows"] for t in tables.values())
     elif words[1] == "transform":
         match = re.search(r"dbt \w+: (.*?) in ([\d.]+) s", output)
@@ -436,6 +439,14 @@ def _where_the_time_goes(steps: list[Step], fig: dict[str, Any]) -> list[str]:
         )
         for s in cycle:
             d = s.detail
+            if d.get("systems"):
+                out.append(
+                    "    ingest by system: "
+                    + ", ".join(
+                        f"{k} {v['seconds']:.1f} s ({v['rows']:,} rows)"
+                        for k, v in d["systems"].items()
+                    )
+                )
             if d.get("tables"):
                 worst = sorted(d["tables"].items(), key=lambda kv: -kv[1]["seconds"])[:5]
                 out.append(
