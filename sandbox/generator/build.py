@@ -399,6 +399,11 @@ def _contract_row(k: Contract) -> dict[str, Any]:
 
 def _flush_live(sim: Simulation) -> None:
     st = sim.st
+    # an account's first customer; a later one (multi_currency_share) is a second currency's,
+    # whose ERP customer is keyed `<account id>-<currency>` (NetSuite external ids are unique)
+    first_of: dict[str, int] = {}
+    for n in sorted(sim.customers):
+        first_of.setdefault(sim.customers[n].account_id, n)
     for n in sorted(sim.customers):
         c = sim.customers[n]
         st.crm_row("Account", c.account_row)
@@ -424,7 +429,13 @@ def _flush_live(sim: Simulation) -> None:
                     "id": c.erp_id,
                     "entityid": f"CUST{c.erp_id:06d}",
                     "companyname": c.erp_name,
-                    "externalid": c.account_id if c.erp_extid else None,
+                    "externalid": (
+                        None
+                        if not c.erp_extid
+                        else c.account_id
+                        if first_of[c.account_id] == n
+                        else f"{c.account_id}-{c.currency}"
+                    ),
                     "email": c.email,
                     "subsidiary": next(s.erp_id for s in SUBSIDIARIES if s.key == c.sub_key),
                     "currency": CURRENCY_ERP_ID[c.currency],

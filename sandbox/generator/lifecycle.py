@@ -106,20 +106,38 @@ class LifecycleMixin:
         return row
 
     def new_opportunity(
-        self, created: int, close: int, *, won: bool, cust: Customer | None = None
+        self,
+        created: int,
+        close: int,
+        *,
+        won: bool,
+        cust: Customer | None = None,
+        second_of: Customer | None = None,
     ) -> None:
-        account = (
-            cust.account_row if cust else self.new_account(created - self.rng.randint(0, 30) * DAY)
-        )
-        currency = cust.currency if cust else account["CurrencyIsoCode"]
-        if cust is None and account["_sub"] != "US" and self.rng.random() < 0.05:
-            currency = "USD"  # a non-US entity that contracts in dollars
-        if (
-            cust is None
-            and account["_sub"] == "US"
-            and self.profile.bills_in_kwd(self.seed, account["Id"])
-        ):
-            currency = "KWD"  # a Kuwaiti customer of the US entity, billed in dinar
+        """A new opportunity: a new account's, a customer's reactivation (`cust`), or a
+        customer's business in a second currency (`second_of`: billed by a second Stripe
+        customer, booked by a second ERP customer in the subsidiary of that currency)."""
+        sub_key = None
+        if second_of is not None:
+            account = second_of.account_row
+            other = next(
+                s
+                for s in SUBSIDIARIES
+                if s.key != second_of.sub_key and s.currency != second_of.currency
+            )
+            currency, sub_key = other.currency, other.key
+        else:
+            account = (
+                cust.account_row
+                if cust
+                else self.new_account(created - self.rng.randint(0, 30) * DAY)
+            )
+            currency = cust.currency if cust else account["CurrencyIsoCode"]
+        if cust is None and second_of is None:
+            if account["_sub"] != "US" and self.rng.random() < 0.05:
+                currency = "USD"  # a non-US entity that contracts in dollars
+            if account["_sub"] == "US" and self.profile.bills_in_kwd(self.seed, account["Id"]):
+                currency = "KWD"  # a Kuwaiti customer of the US entity, billed in dinar
         opp_id = self.sfid("Opportunity")
         wire = cust.wire if cust else self.rng.random() < self.usage_share
         frequency = "Annual" if wire or self.rng.random() < 0.15 else "Monthly"
@@ -152,8 +170,10 @@ class LifecycleMixin:
             "close": close,
             "kind": "reactivation" if cust else "new",
         }
+        if sub_key is not None:
+            meta["sub_key"] = sub_key
         self.open_opps[opp_id] = meta
-        if cust is None:
+        if cust is None and second_of is None:
             self.st.crm_row("Account", account)
         self.push(close, "opp_close", opp_id)
 
@@ -328,10 +348,11 @@ class LifecycleMixin:
         acc = meta["account"]
         n = self.next_n("customer")
         first, last = self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
+        second = "sub_key" in meta  # the account's second currency (multi_currency_share)
         c = Customer(
             n=n,
             account_id=acc["Id"],
-            sub_key=acc["_sub"],
+            sub_key=meta.get("sub_key", acc["_sub"]),
             country=acc["BillingCountry"],
             currency=meta["currency"],
             name=acc["Name"],
@@ -378,7 +399,9 @@ class LifecycleMixin:
         legacy = t < self.clock - 180 * DAY
         fault = None
         if recent and not c.wire:
-            for kind in ("billing", "erp", "sub"):
+            # a second currency's customer is never missing in billing or the ERP (the first
+            # one is found by the account having none, the second has its account's)
+            for kind in ("sub",) if second else ("billing", "erp", "sub"):
                 if self.due("customer_" + kind):
                     fault = kind
                     break
@@ -389,11 +412,13 @@ class LifecycleMixin:
             c.stripe_created = self.at(t, 60)
             c.stripe_name = c.name
             c.invoice_prefix = c.stripe_id[4:12].upper()
-            c.stripe_meta = not (legacy and self.share("legacy_billing", 0.02))
+            c.stripe_meta = second or not (legacy and self.share("legacy_billing", 0.02))
             self.event(c.stripe_created, "customer.created", lambda: customer_doc(c, self.profile))
         # ERP customer (the legacy integration copies the CRM account)
         if fault != "erp":
             self.post_customer(c, t, legacy=legacy, faulted=fault is not None)
+            if second:
+                c.erp_extid = True  # keyed `<account id>-<currency>` (build: _flush_live)
         if fault == "billing":
             c.billing_missing_gt = self.record_gt(
                 "customer_missing_in_billing",
@@ -410,6 +435,16 @@ class LifecycleMixin:
                 entered=t,
                 billing_id=c.stripe_id,
             )
+        if (
+            fault is None
+            and not second
+            and self.profile.opens_second_currency(self.seed, c.account_id)
+        ):
+            # weeks later the customer buys in a second currency (multi_currency_share)
+            created = t + self.rng.randint(5, 20) * DAY
+            self.new_opportunity(
+                created, created + self.rng.randint(10, 30) * DAY, won=True, second_of=c
+            )
         return c
 
     def start_contract(
@@ -425,9 +460,10 @@ class LifecycleMixin:
             terms=meta["terms"],
             interval=interval,
         )
-        # the customer's first won business is new; a returning customer's books as expansion
+        # the customer's first won business is new; a returning customer's books as expansion,
+        # and so does an account's business in a second currency (the same canonical customer)
         value = self.contract_value(contract)
-        if meta["kind"] == "new":
+        if meta["kind"] == "new" and "sub_key" not in meta:
             self.ledger_booking(t, contract.currency, new=value)
         else:
             self.ledger_booking(t, contract.currency, change=value)
@@ -484,6 +520,10 @@ class LifecycleMixin:
         c = self.customers.get(n)
         if c is None or c.attr_fault or not c.erp_extid or not c.stripe_meta:
             return
+        if self.profile.multi_currency_share > 0 and any(
+            o.account_id == c.account_id and o.n != c.n for o in self.customers.values()
+        ):
+            return  # an account with a second currency's customer is not renamed
         base, _, suffix = c.name.rpartition(" ")
         if not base:
             return

@@ -74,6 +74,10 @@ class Profile:
     #: share of new monthly-billed customers billed every 3 months instead (a Stripe price
     #: recurring month x interval_count 3, a CRM contract billed "Quarterly"); 0 = none
     quarterly_share: float = 0.0
+    #: share of new customers that open a second Stripe customer in another currency a few
+    #: weeks later, which the legacy integration posts as a second NetSuite customer in the
+    #: subsidiary of that currency (one account, many billing and ERP customers); 0 = none
+    multi_currency_share: float = 0.0
 
     # ------------------------------------------------------------------ behaviour
     @property
@@ -103,6 +107,13 @@ class Profile:
         """Whether a new monthly-billed customer is billed quarterly (`quarterly_share`)."""
         return (
             self.quarterly_share > 0 and _unit(seed, "quarterly", account_id) < self.quarterly_share
+        )
+
+    def opens_second_currency(self, seed: int, account_id: str) -> bool:
+        """Whether a new customer later opens a second currency (`multi_currency_share`)."""
+        return (
+            self.multi_currency_share > 0
+            and _unit(seed, "multi_currency", account_id) < self.multi_currency_share
         )
 
     def prospect_type(self, seed: int, account_id: str) -> str:
@@ -138,6 +149,7 @@ class Profile:
                 "unused_optional_fields": list(self.unused_optional_fields),
                 "quarterly_share": self.quarterly_share,
                 "kwd_share": self.kwd_share,
+                "multi_currency_share": self.multi_currency_share,
             },
             "erp": {
                 "item_externalid": self.item_externalid,
@@ -185,6 +197,7 @@ _CLASSIC: dict[str, dict[str, Any]] = {
         "unused_optional_fields": [],
         "quarterly_share": 0.0,
         "kwd_share": 0.0,
+        "multi_currency_share": 0.0,
     },
     "erp": {
         "item_externalid": "product_id",
@@ -297,6 +310,11 @@ def _resolve(name: str, source: str, data: dict[str, Any]) -> Profile:
         raise _fail(
             source, "billing.quarterly_share", f"expected 0 <= share < 1, got {quarterly!r}"
         )
+    multi = billing["multi_currency_share"]
+    if isinstance(multi, bool) or not isinstance(multi, int | float) or not 0 <= multi < 1:
+        raise _fail(
+            source, "billing.multi_currency_share", f"expected 0 <= share < 1, got {multi!r}"
+        )
     unused = billing["unused_optional_fields"]
     if not isinstance(unused, list):
         raise _fail(source, "billing.unused_optional_fields", "expected a list")
@@ -337,6 +355,7 @@ def _resolve(name: str, source: str, data: dict[str, Any]) -> Profile:
         unused_optional_fields=tuple(sorted(set(unused))),
         quarterly_share=float(quarterly),
         kwd_share=float(kwd_share),
+        multi_currency_share=float(multi),
         item_externalid=erp["item_externalid"],
         rate_cadence=erp["rate_cadence"],
         invoice_reference_field=erp["invoice_reference_field"],

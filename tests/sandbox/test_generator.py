@@ -308,9 +308,12 @@ def test_everything_not_injected_agrees(sbx: Sandbox) -> None:
 def _check_agreement(sbx: Sandbox) -> None:
     faulted = {g["billing_id"] for g in sbx.gt} | {g["crm_id"] for g in sbx.gt}
     customers = {d["id"]: d for d in sbx.docs("customers")}
-    cust_erp = {}
+    cust_erp: dict[str | None, list[dict[str, Any]]] = {}
     for r in sbx.erp_rows("select * from customer"):
-        cust_erp[r["externalid"]] = r
+        # a second currency's ERP customer is keyed `<account id>-<currency>`
+        # (billing.multi_currency_share): it is the account's too
+        key = r["externalid"].split("-")[0] if r["externalid"] else None
+        cust_erp.setdefault(key, []).append(r)
     cur_sym = {r["id"]: r["symbol"] for r in sbx.erp_rows("select id, symbol from currency")}
     erp_inv = _erp_invoices(sbx)
     status_map = {"open": "A", "uncollectible": "A", "paid": "B", "void": "V"}
@@ -351,9 +354,10 @@ def _check_agreement(sbx: Sandbox) -> None:
             continue
         assert pay[sbx.payment_ref(ch["id"])]["foreigntotal"] == _text(ch["amount"], ch["currency"])
     accounts = {r["Id"]: r for r in sbx.crm_rows('select * from "Account"')}
-    for acct, row in cust_erp.items():
+    for acct, erp_rows in cust_erp.items():
         if acct and acct not in faulted:
-            assert row["companyname"] == accounts[acct]["Name"]
+            for row in erp_rows:
+                assert row["companyname"] == accounts[acct]["Name"]
     for sub in sbx.docs("subscriptions", "status in ('active', 'past_due')"):
         k = sub["metadata"][sbx.sub_key]
         if k in faulted:

@@ -272,11 +272,14 @@ def test_invoice_reference_and_duplicates(built: dict[str, Sandbox]) -> None:
 def test_payment_keys(built: dict[str, Sandbox]) -> None:
     for name, s in built.items():
         prefix = {"charge": "ch_", "payment_intent": "pi_"}[s.profile["erp"]["payment_key"]]
-        ext = Counter(
-            r[0][:3]
-            for r in s.erp.execute("select externalid from \"transaction\" where type='CustPymt'")
-        )
+        rows = s.erp.execute(
+            "select externalid, otherrefnum from \"transaction\" where type='CustPymt'"
+        ).fetchall()
+        ext = Counter(r[0][:3] for r in rows if r[0] is not None)
         assert set(ext) == {prefix, "wir"}, name
+        # a payment posted twice (payment_duplicate_in_erp) has no externalid (NetSuite refuses
+        # it twice): its otherrefnum carries the key
+        assert {r[1][:3] for r in rows if r[0] is None} == {prefix}, name
         for g in s.gt:
             if g["exception_type"].startswith("payment_"):
                 # recon reports a card payment by its charge whatever key the ERP uses
@@ -429,3 +432,44 @@ def test_quarterly_prices_follow_the_profile(built: dict[str, Sandbox]) -> None:
         else:
             assert ("month", 3) not in counts, name
             assert not quarterly, name
+
+
+def test_second_currency_customers_follow_the_profile(built: dict[str, Sandbox]) -> None:
+    """`billing.multi_currency_share`: under northwind some accounts have a Stripe customer per
+    currency, each booked by a NetSuite customer of the subsidiary keeping that currency (the
+    second keyed `<account id>-<currency>`); a profile without the switch has one of each."""
+    currency_of = {
+        r[0]: r[1] for r in built["classic"].erp.execute("select id, symbol from currency")
+    }
+    for name, s in built.items():
+        share = s.profile["billing"].get("multi_currency_share", 0)
+        rows = _xref(s)
+        per_account = Counter(r["crm_account_id"] for r in rows)
+        multi = {a for a, n in per_account.items() if n > 1}
+        if not share:
+            assert not multi, name
+            continue
+        assert len(multi) >= 5, name
+        stripe = {d["id"]: d for d in s.docs("customers")}
+        erp = {
+            str(r[0]): (r[1], currency_of[r[2]], currency_of[r[3]])
+            for r in s.erp.execute(
+                "select c.id, c.externalid, c.currency, s.currency from customer c "
+                "join subsidiary s on s.id = c.subsidiary"
+            )
+        }
+        for account in multi:
+            members = [r for r in rows if r["crm_account_id"] == account]
+            currencies = set()
+            for r in members:
+                cur = stripe[r["billing_customer_id"]]["currency"].upper()
+                currencies.add(cur)
+                external, erp_currency, subsidiary_currency = erp[r["erp_customer_id"]]
+                assert erp_currency == cur, (name, r)
+                if len(currencies) > 1:  # a second currency's subsidiary keeps it
+                    assert subsidiary_currency == cur, (name, r)
+                assert external in (account, f"{account}-{cur}"), (name, r)
+            assert len(currencies) == len(members), (name, account)
+            # the first customer keeps the account id as external id, the others a suffix
+            externals = sorted(erp[r["erp_customer_id"]][0] for r in members)
+            assert externals[0] == account, (name, externals)
