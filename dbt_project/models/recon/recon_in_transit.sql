@@ -12,6 +12,14 @@ discrepancies as (
 
 ),
 
+-- adjusting documents write-back posted and the ERP holds: each resolves its exception, and
+-- is not itself a discrepancy (recon_adjustments)
+adjustments as (
+
+    select * from {{ ref('recon_adjustments') }}
+
+),
+
 final as (
 
     select
@@ -40,7 +48,13 @@ final as (
         period_end_at,
         as_of_at
     from discrepancies
-    where is_in_transit
+    where
+        is_in_transit
+        and exception_id not in (select a.exception_id from adjustments as a)
+        and coalesce(erp_id, '') not in (
+            select a.erp_id from adjustments as a
+            where a.is_additional_document
+        )
 
 )
 
