@@ -43,7 +43,9 @@ clock as (
 
 xref as (
 
-    select * from {{ ref('customer_xref') }}
+    -- every record of every customer (one account may have a billing customer per currency
+    -- and an ERP customer per subsidiary), each with its own review flag
+    select * from {{ ref('customer_xref_members') }}
 
 ),
 
