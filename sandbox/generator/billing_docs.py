@@ -8,6 +8,7 @@ from typing import Any
 
 from sandbox.generator import money, revenue
 from sandbox.generator.catalog import USAGE_PRODUCT
+from sandbox.generator.legacy_erp import _unit
 from sandbox.generator.render import charge_doc_of, erp_invoice_snapshot, invoice_snapshot
 from sandbox.generator.state import Customer, Invoice, Subscription
 from sandbox.generator.store import dumps_bytes
@@ -135,7 +136,16 @@ class BillingDocsMixin:
         charge_id = self.sid("ch")
         prev_status = inv.status
         if ok:
-            inv.status, inv.paid_at, inv.amount_paid = "paid", t, inv.total
+            if (
+                inv.attempt_count > 1
+                and not inv.pre_cn_amount
+                and self.profile.credits_before_retry(self.seed, inv.id)
+            ):
+                # the customer is credited part of the failed invoice the same day, before the
+                # retry: the retry collects the rest (a payment partial against the total)
+                self.issue_credit_note(inv, c, t - (t % DAY) // 2, pre_payment=True)
+            due = inv.total - inv.pre_cn_amount
+            inv.status, inv.paid_at, inv.amount_paid = "paid", t, due
             inv.charge, inv.pi_status, inv.pi_error, inv.next_attempt = (
                 charge_id,
                 "succeeded",
@@ -144,9 +154,9 @@ class BillingDocsMixin:
             )
             self.settle(inv, t)
             cdoc = self.write_charge(
-                charge_id, t, inv.total, inv.currency, c.stripe_id, inv.id, inv.pi, True, None
+                charge_id, t, due, inv.currency, c.stripe_id, inv.id, inv.pi, True, None
             )
-            self.ledger_add(self.ledger.collections, t, inv.currency, inv.total)
+            self.ledger_add(self.ledger.collections, t, inv.currency, due)
             if t >= self.events_from:
                 self.event(t, "charge.succeeded", cdoc)
                 self.event(t, "payment_intent.succeeded", lambda: payment_intent_doc(inv, c))
@@ -171,7 +181,7 @@ class BillingDocsMixin:
                     {
                         "charge": charge_id,
                         "created": t,
-                        "amount": inv.total,
+                        "amount": due,
                         "currency": inv.currency,
                         "customer": c.stripe_id,
                         "invoice": inv.id,
@@ -423,11 +433,25 @@ class BillingDocsMixin:
         inv = self.invoices.get(inv_id)
         if inv is None or inv.status != "paid":
             return
-        c = self.customers[inv.cust]
+        self.issue_credit_note(inv, self.customers[inv.cust], t)
+
+    def issue_credit_note(
+        self, inv: Invoice, c: Customer, t: int, *, pre_payment: bool = False
+    ) -> None:
+        """A credit note on a paid invoice (post-payment, out of band), or on an open one
+        before its payment (pre-payment: it lowers the amount due, `pre_cn_amount`)."""
         if c.erp_id is None or inv.erp_id is None:
             return
         base = max(1, abs(inv.line_meta[0][2]))
-        amount = max(1, min(inv.total, base * self.rng.choice((10, 25, 50)) // 100))
+        if pre_payment:
+            # the share of the amount: a hash of the invoice, not a draw of the simulation's RNG
+            pct = (10, 25, 50)[int(_unit(self.seed, "prepayment_pct", inv.id) * 3)]
+            amount = min(inv.total - 1, base * pct // 100)
+            if amount < 1:
+                return
+            inv.pre_cn_amount += amount
+        else:
+            amount = max(1, min(inv.total, base * self.rng.choice((10, 25, 50)) // 100))
         cn_id = self.sid("cn")
         inv.cn_amount += amount
         doc = credit_note_doc(
@@ -438,6 +462,7 @@ class BillingDocsMixin:
             inv=inv,
             customer=c.stripe_id,
             line_ids=[self.sid("cnli")],
+            pre_payment=pre_payment,
         )
         self.st.billing_row(
             "credit_notes",
@@ -446,7 +471,7 @@ class BillingDocsMixin:
         self.event(t, "credit_note.created", doc)
         self.ledger_add(self.ledger.credit_notes, t, inv.currency, amount)
         revenue.record_credit(self.ledger, cn_id, inv.id, amount, t)
-        self.post_credit_note(c, inv, cn_id, amount, t)
+        self.post_credit_note(c, inv, cn_id, amount, t, applied=pre_payment)
 
     def on_retire(self, t: int, inv_id: str) -> None:
         inv = self.invoices.pop(inv_id, None)

@@ -211,7 +211,8 @@ class LegacyErpMixin:
                 caused_by=inv.erp_gt,
             )
             return
-        amount = inv.total
+        # what the charge collected: the total less a credit note issued before the payment
+        amount = inv.total - inv.pre_cn_amount
         if inv.erp_fault is None and self.due("payment"):
             kind = self.cycle("payment", ("missing", "amount"))
             inv.erp_fault = "payment_" + kind
@@ -244,7 +245,7 @@ class LegacyErpMixin:
                 billing_id=charge_id,
                 erp_id=pay_id,
                 field="foreigntotal",
-                correct=money.major_text(inv.total, inv.currency),
+                correct=money.major_text(inv.total - inv.pre_cn_amount, inv.currency),
                 wrong=money.major_text(amount, inv.currency),
             )
         # the integration keys the ERP payment by the charge or by its payment intent; the
@@ -325,8 +326,11 @@ class LegacyErpMixin:
                 inv.erp_paid = True
                 inv.erp_modified = max(inv.erp_modified, created)
 
-    def post_credit_note(self, c: Customer, inv: Invoice, cn_id: str, amount: int, t: int) -> None:
-        """Post a Stripe credit note as a CustCred with its main line."""
+    def post_credit_note(
+        self, c: Customer, inv: Invoice, cn_id: str, amount: int, t: int, *, applied: bool = False
+    ) -> None:
+        """Post a Stripe credit note as a CustCred with its main line (`applied`: a credit
+        before payment, applied to its invoice, which the payment then settles in part)."""
         created = self.latency(t)
         if self.cash_fault("credit_note_missing", cn_id):
             self.record_gt("credit_note_missing_in_erp", at=created, entered=t, billing_id=cn_id)
@@ -345,8 +349,8 @@ class LegacyErpMixin:
                 "currency": CURRENCY_ERP_ID[inv.currency],
                 "exchangerate": float(xr),
                 "foreigntotal": money.major_text(amount, inv.currency),
-                "foreignamountunpaid": money.major_text(amount, inv.currency),
-                "status": "A",
+                "foreignamountunpaid": money.major_text(0 if applied else amount, inv.currency),
+                "status": "B" if applied else "A",
                 "postingperiod": self.period_id(_d(t)),
                 "externalid": cn_id,
                 "otherrefnum": cn_id,
@@ -373,6 +377,17 @@ class LegacyErpMixin:
                 "linelastmodifieddate": ns_datetime(created),
             },
         )
+        if applied:
+            self.st.erp_row(
+                "previoustransactionlink",
+                {
+                    "previousdoc": inv.erp_id,
+                    "nextdoc": cm_id,
+                    "linktype": "Credit Memo",
+                    "foreignamount": money.major_text(amount, inv.currency),
+                    "lastmodifieddate": ns_datetime(created),
+                },
+            )
 
     def post_refund(
         self, c: Customer | None, refund_id: str, charge_id: str, amount: int, currency: str,
@@ -533,7 +548,7 @@ class LegacyErpMixin:
             return ("A", total) if inv.erp_status_fault else ("V", 0)
         if inv.status == "paid" and inv.erp_paid and not inv.erp_status_fault:
             return "B", 0
-        return "A", total
+        return "A", total - inv.pre_cn_amount
 
     def write_erp_invoice(self, inv: Invoice, c: Customer) -> tuple[Any, ...] | None:
         """Update a posted invoice in place, or give the job of its first posting."""

@@ -71,6 +71,11 @@ class Profile:
     deleted_records_permission: bool
     # opportunities: an amendment's Amount is the contract's full new terms or the change
     amendment_amount: str = "total"
+    #: share of card invoices retried after a failed charge that get a credit note before the
+    #: retry (Stripe pre-payment credit note): the retry collects the rest, a payment partial
+    #: against the invoice's total (its ERP payment applies that to the invoice, and the credit
+    #: memo the credit); 0 = none
+    prepayment_credit_share: float = 0.0
     #: share of new monthly-billed customers billed every 3 months instead (a Stripe price
     #: recurring month x interval_count 3, a CRM contract billed "Quarterly"); 0 = none
     quarterly_share: float = 0.0
@@ -116,6 +121,13 @@ class Profile:
             and _unit(seed, "multi_currency", account_id) < self.multi_currency_share
         )
 
+    def credits_before_retry(self, seed: int, invoice_id: str) -> bool:
+        """Whether a retried card invoice is credited in part first (`prepayment_credit_share`)."""
+        return (
+            self.prepayment_credit_share > 0
+            and _unit(seed, "prepayment_credit", invoice_id) < self.prepayment_credit_share
+        )
+
     def prospect_type(self, seed: int, account_id: str) -> str:
         """Account.Type of a new (not yet customer) account."""
         return _pick(self.prospect_types, seed, "prospect", account_id)
@@ -147,6 +159,7 @@ class Profile:
                 "subscription_link_key": self.subscription_link_key,
                 "product_code_key": self.product_code_key,
                 "unused_optional_fields": list(self.unused_optional_fields),
+                "prepayment_credit_share": self.prepayment_credit_share,
                 "quarterly_share": self.quarterly_share,
                 "kwd_share": self.kwd_share,
                 "multi_currency_share": self.multi_currency_share,
@@ -195,6 +208,7 @@ _CLASSIC: dict[str, dict[str, Any]] = {
         "subscription_link_key": "crm_contract_id",
         "product_code_key": "product_code",
         "unused_optional_fields": [],
+        "prepayment_credit_share": 0.0,
         "quarterly_share": 0.0,
         "kwd_share": 0.0,
         "multi_currency_share": 0.0,
@@ -301,6 +315,17 @@ def _resolve(name: str, source: str, data: dict[str, Any]) -> Profile:
         raise _fail(source, "billing.kwd_share", f"expected 0 <= share < 1, got {kwd_share!r}")
     if not 0 <= kwd_share < 1:
         raise _fail(source, "billing.kwd_share", f"expected 0 <= share < 1, got {kwd_share!r}")
+    prepayment = billing["prepayment_credit_share"]
+    if (
+        isinstance(prepayment, bool)
+        or not isinstance(prepayment, int | float)
+        or not 0 <= prepayment < 1
+    ):
+        raise _fail(
+            source,
+            "billing.prepayment_credit_share",
+            f"expected 0 <= share < 1, got {prepayment!r}",
+        )
     quarterly = billing["quarterly_share"]
     if isinstance(quarterly, bool) or not isinstance(quarterly, int | float):
         raise _fail(
@@ -353,6 +378,7 @@ def _resolve(name: str, source: str, data: dict[str, Any]) -> Profile:
             source, "billing.product_code_key", billing["product_code_key"], empty_ok=True
         ),
         unused_optional_fields=tuple(sorted(set(unused))),
+        prepayment_credit_share=float(prepayment),
         quarterly_share=float(quarterly),
         kwd_share=float(kwd_share),
         multi_currency_share=float(multi),

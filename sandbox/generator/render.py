@@ -62,6 +62,7 @@ INVOICE_FIELDS = (
     "pi_created",
     "pi_error",
     "pi_status",
+    "pre_cn_amount",
     "status",
     "sub_id",
     "total",

@@ -150,6 +150,9 @@ class Invoice:
     pi_error: dict[str, Any] | None = None
     paid_oob: bool = False
     cn_amount: int = 0
+    #: the part of cn_amount credited before payment (Stripe pre_payment_credit_notes_amount):
+    #: it lowers amount_due, so the payment is partial against the invoice's total
+    pre_cn_amount: int = 0
     settled_at: int | None = None
     # ERP posting
     erp_id: int | None = None

@@ -355,14 +355,15 @@ def invoice_doc(inv: Invoice, c: Customer, profile: Profile = CLASSIC) -> dict[s
     """The invoice object with the first 10 lines embedded (`lines.has_more` beyond)."""
     paid = inv.status == "paid"
     snapshot = inv.contract_id and not profile.unused("invoice.subscription_details.metadata")
-    remaining = 0 if paid else inv.total - inv.amount_paid
+    due = inv.total - inv.pre_cn_amount
+    remaining = 0 if paid else due - inv.amount_paid
     return {
         "id": inv.id,
         "object": "invoice",
         "account_country": "US",
         "account_name": "CloseLoop",
         "account_tax_ids": None,
-        "amount_due": inv.total,
+        "amount_due": due,
         "amount_paid": inv.amount_paid,
         "amount_remaining": remaining,
         "amount_shipping": 0,
@@ -424,8 +425,8 @@ def invoice_doc(inv: Invoice, c: Customer, profile: Profile = CLASSIC) -> dict[s
         },
         "period_end": inv.period_end,
         "period_start": inv.period_start,
-        "post_payment_credit_notes_amount": inv.cn_amount,
-        "pre_payment_credit_notes_amount": 0,
+        "post_payment_credit_notes_amount": inv.cn_amount - inv.pre_cn_amount,
+        "pre_payment_credit_notes_amount": inv.pre_cn_amount,
         "quote": None,
         "receipt_number": None,
         "rendering": None,
@@ -463,10 +464,10 @@ def payment_intent_doc(inv: Invoice, c: Customer) -> dict[str, Any]:
     return {
         "id": inv.pi,
         "object": "payment_intent",
-        "amount": inv.total,
+        "amount": inv.total - inv.pre_cn_amount,
         "amount_capturable": 0,
         "amount_details": {"tip": {}},
-        "amount_received": inv.total if succeeded else 0,
+        "amount_received": inv.total - inv.pre_cn_amount if succeeded else 0,
         "application": None,
         "application_fee_amount": None,
         "automatic_payment_methods": None,
@@ -614,8 +615,10 @@ def credit_note_doc(
     inv: Invoice,
     customer: str | None,
     line_ids: list[str],
+    pre_payment: bool = False,
 ) -> dict[str, Any]:
-    """A post-payment credit note settled out of band (no refund, no customer balance)."""
+    """A post-payment credit note settled out of band (no refund, no customer balance), or a
+    pre-payment one, which lowers what the open invoice still asks for."""
     line_id, _, _, _, _, _, _, description = inv.line_meta[0]
     cn_lines = [
         {
@@ -661,7 +664,7 @@ def credit_note_doc(
         "memo": "Service credit",
         "metadata": {},
         "number": number,
-        "out_of_band_amount": amount,
+        "out_of_band_amount": 0 if pre_payment else amount,
         "pdf": f"https://pay.stripe.com/credit_notes/{cn_id}/pdf",
         "reason": "order_change",
         "refund": None,
@@ -672,7 +675,7 @@ def credit_note_doc(
         "tax_amounts": [],
         "total": amount,
         "total_excluding_tax": amount,
-        "type": "post_payment",
+        "type": "pre_payment" if pre_payment else "post_payment",
         "voided_at": None,
     }
 
