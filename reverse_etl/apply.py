@@ -6,6 +6,9 @@ against the ERP's live state and is not sent again when it already landed; and e
 carries an idempotency key derived from the correction and its target, so a repeat that does
 get through is a replay, not a second write. Compare-and-set (`If-Match` with the version seen
 at plan time) makes a record edited since the plan come back `stale` instead of overwritten.
+An item planned from a batched read (version `unchanged:`, the values the plan read) is read
+with one GET right before its write: a record that no longer holds those values is `stale`,
+else the write carries that GET's ETag as `If-Match`.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from reverse_etl.plan import (
     MODIFIED_PREFIX,
     PHASES,
     UNCHANGED_PREFIX,
+    changed_fields,
     checks_hold,
     get_path,
-    unchanged,
 )
 from reverse_etl.policy import Policy
 
@@ -257,7 +260,7 @@ def _check_unchanged(client: RecordClient, path: str, planned: str) -> str | Non
     if resp is None or not isinstance(resp.body, dict):
         raise ErpError(412, "the record is gone since the plan", None)
     expected = loads(planned)
-    moved = unchanged(resp.body, expected)
+    moved = changed_fields(resp.body, expected)
     if moved:
         changes = ", ".join(f"{p} {expected[p]!s} -> {get_path(resp.body, p)!s}" for p in moved)
         raise ErpError(412, f"the record changed since the plan ({changes})", None)

@@ -210,7 +210,7 @@ def _flag(value: Any) -> Any:
     return ("T" if value else "F") if isinstance(value, bool) else value
 
 
-def unchanged(record: dict[str, Any], planned: dict[str, Any]) -> list[str]:
+def changed_fields(record: dict[str, Any], planned: dict[str, Any]) -> list[str]:
     """The fields of `planned` (path: value at the plan) whose value the record no longer
     holds: numbers compared as numbers, a flag as `T`/`F`, an empty text as absent."""
     moved = []
@@ -367,11 +367,16 @@ def _id_order(rid: str) -> tuple[int, int, str]:
 class Planner:
     """Turns corrections into plan items against the live ERP.
 
-    Updates, deletes and transforms read their record with one GET each (they need the whole
-    record and its version). Whether a create's external id already exists is asked up front,
-    one SuiteQL query per `EXISTS_CHUNK` external ids (`batch_reads`), which NetSuite's
-    governance counts as one request per page; `batch_reads=False` asks with one GET each.
-    Either way the plan's items are the same.
+    With `batch_reads` (the default) the ERP is read up front in SuiteQL queries, which
+    NetSuite's governance counts as one request per page: whether creates' external ids exist
+    (one query per `EXISTS_CHUNK` ids and family), and the records that updates, deletes and
+    transforms name (one query per `READ_CHUNK` ids and family). An item planned from such a
+    read has the values read as its version (`unchanged:`); apply reads the record with one
+    GET right before writing it, checks them and writes with that GET's ETag. A write whose
+    body needs the whole record (an invoice total: the `item` sublist) and whatever a query
+    could not answer read their record with one GET, as `batch_reads=False` does for every
+    correction. Either way the plan's items are the same, but for the version and the
+    idempotency key derived from it.
     """
 
     def __init__(

@@ -274,7 +274,7 @@ def assert_same_plan(batched: list[Any], per_record: list[Any], client: RecordCl
     derived from it), the values it read (`unchanged:`), which must be what the record API
     shows of the record now."""
     from reverse_etl.client import loads
-    from reverse_etl.plan import UNCHANGED_PREFIX, unchanged
+    from reverse_etl.plan import UNCHANGED_PREFIX, changed_fields
 
     assert [i.correction_id for i in batched] == [i.correction_id for i in per_record]
     for b, p in zip(batched, per_record, strict=True):
@@ -285,7 +285,7 @@ def assert_same_plan(batched: list[Any], per_record: list[Any], client: RecordCl
             planned = loads(token.removeprefix(UNCHANGED_PREFIX))
             parts = (b.path or "").split("/")
             live = client.get(parts[5], parts[6])
-            assert live is not None and unchanged(live.body, planned) == [], b.correction_id
+            assert live is not None and changed_fields(live.body, planned) == [], b.correction_id
             for key in ("if_match", "idempotency_key"):
                 got.pop(key), want.pop(key)
         assert got == want, b.correction_id
