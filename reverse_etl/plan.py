@@ -177,9 +177,13 @@ class BatchedRead(ErpResponse):
         return UNCHANGED_PREFIX + dumps({p: get_path(record, p) for p in self.paths})
 
 
-def batched_record(record_type: str, row: dict[str, Any]) -> BatchedRead:
-    """The record of one SuiteQL row (customer or transaction columns, every value a string)."""
-    columns = CUSTOMER_COLUMNS if record_type == "customer" else TRANSACTION_COLUMNS
+def batched_record(
+    record_type: str, row: dict[str, Any], columns: tuple[tuple[str, str], ...] | None = None
+) -> BatchedRead:
+    """The record of one SuiteQL row (customer or transaction `columns`, every value a
+    string): the fields read, in the record API's names and shapes."""
+    if columns is None:
+        columns = CUSTOMER_COLUMNS if record_type == "customer" else TRANSACTION_COLUMNS
     record: dict[str, Any] = {"id": str(row["id"])}
     paths = []
     for column, path in columns:
@@ -326,11 +330,6 @@ def batchable_internal_id(rid: str) -> bool:
     return rid.isascii() and rid.isdigit() and len(rid) <= 18 and rid == str(int(rid))
 
 
-def _batched_paths(record_type: str) -> tuple[str, ...]:
-    """The record API paths a batched read gives of a record type."""
-    return batched_record(record_type, {"id": "0"}).paths
-
-
 def batchable_external_id(external_id: str) -> bool:
     """Whether an external id can be looked up in a batched SuiteQL query with exactly the
     answer the record API's `eid:` GET gives (printable, no path-breaking character)."""
@@ -400,6 +399,8 @@ class Planner:
         #: invoice internal id -> its item lines (only each line's `item`), read in a batch for
         #: the total corrections of a closed period (their adjusting document names the item).
         self._lines: dict[str, list[dict[str, Any]]] = {}
+        #: SuiteQL was refused as a whole (403: the role may not use it): no more queries.
+        self._no_suiteql = False
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -460,6 +461,7 @@ class Planner:
     def plan(self, corrections: list[Correction]) -> list[PlanItem]:
         """Plan every correction (adjusting-document proposals follow their parent)."""
         self._known, self._records, self._lines = {}, {}, {}
+        self._no_suiteql = False
         try:
             if self.batch_reads:
                 self.prefetch(corrections)
@@ -498,6 +500,7 @@ class Planner:
                     for record_type in TRANSACTION_TYPES:
                         self._known[(record_type, ext)] = found.get((record_type, ext))
         except ErpError as exc:
+            self._no_suiteql = exc.status == 403
             log.warning(
                 "batched existence query failed (%s): reading the remaining records one "
                 "request each",
@@ -509,7 +512,9 @@ class Planner:
         batches: one SuiteQL query per `READ_CHUNK` ids and family (customers, transactions).
 
         A record the query does not return does not exist (as a GET's 404 says). A failed query
-        (ErpError) stops the batching with a warning; its records are read one GET each.
+        (ErpError) is asked again without the custom fields (`custentity_...`: an account may
+        not have them, or the role may not read them), then stops the batching of its family
+        with a warning; what it did not answer is read one GET each.
         """
         wanted: dict[str, set[str]] = {"customer": set(), "transaction": set()}
         for c in corrections:
@@ -520,22 +525,48 @@ class Planner:
                 and batchable_internal_id(c.erp_id)
             ):
                 wanted["customer" if c.record_type == "customer" else "transaction"].add(c.erp_id)
-        try:
-            for table, ids in wanted.items():
-                ordered = sorted(ids, key=int)
+        for table, ids in wanted.items():
+            if self._no_suiteql:
+                return
+            columns: tuple[tuple[str, str], ...] = (
+                CUSTOMER_COLUMNS if table == "customer" else TRANSACTION_COLUMNS
+            )
+            types = ("customer",) if table == "customer" else tuple(TRANSACTION_TYPES)
+            ordered = sorted(ids, key=int)
+            try:
                 for start in range(0, len(ordered), READ_CHUNK):
                     chunk = ordered[start : start + READ_CHUNK]
-                    found = self._read_records(table, chunk)
-                    types = ("customer",) if table == "customer" else tuple(TRANSACTION_TYPES)
+                    try:
+                        found = self._read_records(table, chunk, columns)
+                    except ErpError as exc:
+                        # a 400: a field this account or role does not have (a custom one)
+                        standard = tuple(c for c in columns if not c[0].startswith("cust"))
+                        if exc.status != 400 or standard == columns:
+                            raise
+                        log.warning(
+                            "batched %s read failed (%s): reading it without its custom fields",
+                            table,
+                            exc,
+                        )
+                        columns = standard
+                        found = self._read_records(table, chunk, columns)
                     for rid in chunk:
                         for record_type in types:
                             self._records[(record_type, rid)] = found.get((record_type, rid))
+            except ErpError as exc:
+                self._no_suiteql = exc.status == 403
+                log.warning(
+                    "batched record read failed (%s): reading the remaining records one "
+                    "request each",
+                    exc,
+                )
+        if self._no_suiteql:
+            return
+        try:
             self._prefetch_closed_lines(corrections)
         except ErpError as exc:
-            log.warning(
-                "batched record read failed (%s): reading the remaining records one request each",
-                exc,
-            )
+            log.warning("batched line read failed (%s): reading those invoices with a GET", exc)
+            self._lines = {}
 
     def _prefetch_closed_lines(self, corrections: list[Correction]) -> None:
         """The item lines of the invoices whose total a correction changes in a closed period:
@@ -565,21 +596,23 @@ class Planner:
                 lines.setdefault(str(row.get("transaction")), []).append(line)
             self._lines.update({rid: lines[rid] for rid in chunk})
 
-    def _read_records(self, table: str, ids: list[str]) -> dict[tuple[str, str], BatchedRead]:
-        """(record type, internal id) -> the record, for the ids the ERP holds."""
+    def _read_records(
+        self, table: str, ids: list[str], columns: tuple[tuple[str, str], ...]
+    ) -> dict[tuple[str, str], BatchedRead]:
+        """(record type, internal id) -> the record (its `columns`), for the ids the ERP
+        holds."""
         listed = ", ".join(ids)  # canonical decimal integers (batchable_internal_id)
+        selected = ", ".join(
+            "TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate" if c == "trandate" else c
+            for c, _ in columns
+        )
         if table == "customer":
-            columns = ", ".join(c for c, _ in CUSTOMER_COLUMNS)
-            query = f"SELECT id, {columns} FROM customer WHERE id IN ({listed})"
+            query = f"SELECT id, {selected} FROM customer WHERE id IN ({listed})"
         else:
-            columns = ", ".join(
-                "TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate" if c == "trandate" else c
-                for c, _ in TRANSACTION_COLUMNS
-            )
             # the type is matched here, not in the query: an internal id names one transaction
             # whatever its type, and a filter on the type leads the sandbox's SQLite to scan
             # every transaction of those types rather than look the ids up
-            query = f"SELECT id, type, {columns} FROM transaction WHERE id IN ({listed})"
+            query = f"SELECT id, type, {selected} FROM transaction WHERE id IN ({listed})"
         record_type_of = {v: k for k, v in TRANSACTION_TYPES.items()}
         found: dict[tuple[str, str], BatchedRead] = {}
         for row in self.client.suiteql(query):
@@ -589,7 +622,7 @@ class Planner:
                 "customer" if table == "customer" else record_type_of.get(str(row.get("type")))
             )
             if record_type is not None:
-                found[(record_type, str(row["id"]))] = batched_record(record_type, row)
+                found[(record_type, str(row["id"]))] = batched_record(record_type, row, columns)
         return found
 
     def _existing(self, table: str, ext_ids: list[str]) -> dict[tuple[str, str], str]:
@@ -668,11 +701,11 @@ class Planner:
             return ref, self._records[key]
         return ref, self.client.get(c.record_type, ref)
 
-    def _batch_builds(self, c: Correction) -> bool:
+    def _batch_builds(self, c: Correction, live: BatchedRead) -> bool:
         """Whether an update can be planned from its batched read: every field it reads or
-        writes is one the batch gives (an invoice's total is written as its `item` sublist,
+        writes is one the batch gave (an invoice's total is written as its `item` sublist,
         which needs the whole record)."""
-        given = {p.partition(".")[0] for p in _batched_paths(c.record_type)}
+        given = {p.partition(".")[0] for p in live.paths}
         if isinstance(c.payload, dict) and c.payload:
             return set(c.payload) <= given
         name = c.record_field
@@ -725,7 +758,7 @@ class Planner:
         ref, live = self._live(c)
         if ref is None:
             return [self._item(c, REFUSED, "an update needs erp_id or external_id")]
-        if isinstance(live, BatchedRead) and not self._batch_builds(c):
+        if isinstance(live, BatchedRead) and not self._batch_builds(c, live):
             lines = self._lines.get(str(live.body.get("id")))
             if _is_total_update(c) and same_value(live.body.get("total"), c.desired_value):
                 before = {"total": live.body.get("total")}

@@ -254,9 +254,7 @@ def test_a_refused_query_falls_back_to_one_get_each(
             items = planner.plan(data.corrections)
             sent = client.requests_sent
     assert as_dicts(items) == as_dicts(per_record)
-    # two refused queries (existence, then records; a 403 is not retried), then a GET each
-    assert sent == sent_per_record - 2 + 2
+    # one refused query (a 403 is not retried, and SuiteQL is not asked again), then a GET each
+    assert sent == sent_per_record - 2 + 1
     warnings = [r for r in caplog.records if "batched existence query failed" in r.message]
-    assert len(warnings) == 1
-    warnings = [r for r in caplog.records if "batched record read failed" in r.message]
     assert len(warnings) == 1

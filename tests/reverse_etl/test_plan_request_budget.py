@@ -249,3 +249,80 @@ def test_an_edit_between_the_apply_read_and_the_write_is_refused_by_if_match(
                 "select companyname, email from customer where id = ?", (int(names[0].erp_id or 0),)
             ).fetchone()
         assert tuple(row) == (names[0].current_value, "edited@example.com")
+
+
+class _NoCustomField:
+    """An account without the custom field `custentity_cl_tax_id`: SuiteQL naming it is refused
+    as NetSuite refuses an unknown field; the record API simply does not show it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith("/query/v1/suiteql"):
+            await self.app(scope, receive, send)
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if b"custentity_cl_tax_id" in body:
+            error = (
+                b'{"o:errorDetails": [{"o:errorCode": "INVALID_PARAMETER", "detail": "Invalid '
+                b"search query. Search error occurred: Field 'custentity_cl_tax_id' for record "
+                b"'customer' was not found.\"}]}"
+            )
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 400, "headers": headers})
+            await send({"type": "http.response.body", "body": error})
+            return
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def test_a_field_suiteql_cannot_read_costs_a_get_only_where_it_is_needed(
+    sandbox_home: Path, caplog: Any
+) -> None:
+    """The customer query is asked again without the custom field; only the correction that
+    writes it reads its record with a GET. Same items as one GET per correction."""
+    import logging
+
+    from sandbox.erp import create_app
+    from sandbox.http_common import wrap
+    from sandbox.schema import SandboxPaths
+    from sandbox.testing import serve
+
+    names = [
+        c
+        for c in truth_corrections(sandbox_home)
+        if c.exception_type == "customer_attribute_mismatch"
+    ]
+    tax = dataclasses.replace(
+        names[0], correction_id="tax-id", exception_id="tax-id", field="custentity_cl_tax_id",
+        record_field=None, payload={"custentity_cl_tax_id": "DE123456789"},
+    )  # fmt: skip
+    corrections = [*names, tax]
+    policy = fast_policy()
+    app = wrap(create_app(SandboxPaths.under(sandbox_home)), system="erp", token=TOKEN)
+    with serve(app) as url, serve(_NoCustomField(app)) as no_field_url:
+        per_record, _ = plan_counted(str(url), policy, corrections, batch=False)
+        with caplog.at_level(logging.WARNING):
+            items, sent = plan_counted(str(no_field_url), policy, corrections, batch=True)
+        with client_for(str(url), policy) as client:
+            assert_same_plan(items, per_record, client)
+    # periods, currencies, the refused customer query and the one without the custom field,
+    # then one GET: the correction that writes the custom field
+    assert sent == 2 + 1 + 1 + 1
+    assert items[-1].if_match and not items[-1].if_match.startswith(UNCHANGED_PREFIX)
+    assert all((i.if_match or "").startswith(UNCHANGED_PREFIX) for i in items[:-1])
+    assert any("without its custom fields" in r.message for r in caplog.records)
