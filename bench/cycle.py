@@ -174,6 +174,9 @@ def parse_output(command: list[str], output: str) -> dict[str, Any]:
             detail["dbt_seconds"] = float(match.group(2))
             detail["dbt_counts"] = match.group(1)
         detail["published"] = "read-only copy for BI" in output
+        match = re.search(r"closeloop\.publish: published .*? in ([\d.]+) s", output)
+        if match:
+            detail["publish_seconds"] = float(match.group(1))
     elif words[1:3] == ["writeback", "plan"]:
         match = re.search(r"plan stored in the ledger \((.*?)\)", " ".join(output.split()))
         if match:
@@ -455,9 +458,12 @@ def _where_the_time_goes(steps: list[Step], fig: dict[str, Any]) -> list[str]:
                 )
             if "dbt_seconds" in d:
                 outside = s.seconds - d["dbt_seconds"]
+                publish = d.get("publish_seconds")
+                publish_part = f", of which the copy {publish:.1f} s" if publish else ""
                 out.append(
                     f"    transform: dbt {d['dbt_seconds']:.1f} s, outside dbt {outside:.1f} s "
-                    "(start-up and the read-only copy for BI, CLOSELOOP_PUBLISH_PATH)"
+                    f"(start-up and the read-only copy for BI, CLOSELOOP_PUBLISH_PATH"
+                    f"{publish_part})"
                 )
                 breakdown = d.get("dbt", {})
                 if breakdown.get("seconds_by_layer"):
