@@ -4,11 +4,15 @@
         unique_key='invoice_line_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
+        pre_hook="{{ incremental_changes('invoice_id', 'fct_invoice_line__changes') }}",
+        post_hook="{{ incremental_changes_done() }}",
     )
 }}
 -- Invoice lines (a big fact, built incrementally): Stripe lines with their product, service
--- period and ERP line. Lines of a Stripe invoice never change after finalization, so a run
--- only takes invoices created since the newest one already built (with a lookback).
+-- period and ERP line. A run rebuilds the lines of the invoices created or changed since the
+-- last one, and of those whose rate or product mapping moved or that are gone
+-- (macro fct_invoice_line__changes; docs/models.md, Incremental models).
+-- depends_on: {{ ref('stg_billing__events') }}
 with
 
 lines as (
@@ -43,10 +47,7 @@ new_invoices as (
         finalized_at
     from invoices
     {% if is_incremental() %}
-        where created_at >= (
-            select {{ add_days('max(invoice_created_at)', -var('incremental_lookback_days', 3)) }}
-            from {{ this }}
-        )
+        where invoice_id in {{ incremental_changed_keys() }}
     {% endif %}
 
 ),

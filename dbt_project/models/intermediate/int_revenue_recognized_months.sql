@@ -1,4 +1,13 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='invoice_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ incremental_changes('invoice_id', 'int_revenue_recognized_months__changes') }}",
+        post_hook="{{ incremental_changes_done() }}",
+    )
+}}
 -- The revenue schedule: one row per invoice line and month, with the line's deferred-revenue
 -- roll-forward (opening + billed - credited - written_off - recognized = closing), in minor units
 -- exactly, then in major units and USD. Definitions: docs/metrics.md, "Recognized and deferred
@@ -6,6 +15,11 @@
 -- UTC days of their service period, allocated to months by cumulative rounding; credit notes and
 -- voids are negative shares of the lines, caught up in their month; a write-off stops the
 -- recognition from its month. Months after the as-of month are kept (the future schedule).
+-- Incremental by invoice: a run rebuilds every row of the invoices created or changed since the
+-- last one (their lines, credit notes, customer or rate; macro
+-- int_revenue_recognized_months__changes; docs/models.md, Incremental models). An invoice's
+-- rows depend only on its own lines and credit notes.
+-- depends_on: {{ ref('stg_billing__events') }}
 with
 
 lines as (
@@ -57,6 +71,9 @@ issued as (
     from lines
     inner join invoices on lines.invoice_id = invoices.invoice_id
     where invoices.finalized_at is not null
+    {% if is_incremental() %}
+        and lines.invoice_id in {{ incremental_changed_keys() }}
+    {% endif %}
 
 ),
 
@@ -71,6 +88,9 @@ credits as (
         cast(created_at as date) as credit_date
     from credit_notes
     where coalesce(credit_note_status, '') <> 'void'
+    {% if is_incremental() %}
+        and invoice_id in {{ incremental_changed_keys() }}
+    {% endif %}
 
 ),
 
