@@ -101,3 +101,25 @@ def test_customer_xref_equals_the_true_mapping(built: Built) -> None:
     assert wrong == {}
     fuzzy = built.rows("select count(*) as n from core.customer_xref where match_method = 'fuzzy'")
     assert fuzzy[0]["n"] > 0
+
+
+def test_cash_and_credit_types_need_a_person_and_are_never_written(built: Built) -> None:
+    """Refunds and credit notes missing, unapplied and duplicate payments: recon lists them
+    with requires_approval, and write-back plans no correction for any of them."""
+    manual = (
+        "refund_missing_in_erp",
+        "credit_note_missing_in_erp",
+        "payment_unapplied_in_erp",
+        "payment_duplicate_in_erp",
+    )
+    rows = built.rows(
+        "select exception_type, requires_approval, owner_system, mirror_system "
+        f"from recon.recon_exceptions where exception_type in {manual}"
+    )
+    assert {r["exception_type"] for r in rows} == set(manual)
+    assert all(r["requires_approval"] for r in rows)
+    assert {(r["owner_system"], r["mirror_system"]) for r in rows} == {("billing", "erp")}
+    written = built.rows(
+        f"select exception_id from writeback.erp_corrections where exception_type in {manual}"
+    )
+    assert written == []
