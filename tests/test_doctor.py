@@ -527,3 +527,74 @@ def test_report_renders_and_prints_no_secret(landed: dict[str, Path]) -> None:
     assert "product_code_metadata_key: sku" in text
     for token in ("sandbox-crm-token", "sk_test_sandbox", "sandbox-erp-token"):
         assert token not in text
+
+
+#: The windows the tests pin (dbt_project.yml may change its own without changing these tests).
+WINDOWS = {
+    "invoice_missing_in_erp": 24.0,
+    "invoice_status_mismatch": 24.0,
+    "payment_missing_in_erp": 24.0,
+    "refund_missing_in_erp": 24.0,
+    "credit_note_missing_in_erp": 24.0,
+    "invoice_duplicate_in_erp": 0.0,
+}
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_settlement_windows_are_measured_from_the_postings(
+    landed: dict[str, Path], name: str
+) -> None:
+    db = _db(landed[name])
+    landing = Landing.open(db)
+    try:
+        report = diagnose(landing, defaults=AUTO, windows=WINDOWS)
+    finally:
+        landing.close()
+    windows = report["settlement_windows"]
+    assert windows["available"]
+    invoices = _scalar(
+        db,
+        "select count(distinct i.id) from raw_billing.invoices as i join raw_erp.transaction as t "
+        "on t.type = 'CustInvc' and i.id in (t.externalid, t.otherrefnum)",
+    )
+    for kind in ("invoice_missing_in_erp", "payment_missing_in_erp", "refund_missing_in_erp"):
+        w = windows["types"][kind]
+        # the sandbox's legacy integration posts within 5 hours (refunds within 31 minutes)
+        assert w["documents"] > 0, kind
+        assert 0 <= w["p50_hours"] <= w["p95_hours"] <= w["p99_hours"] <= w["max_hours"] <= 5.0
+        assert w["configured_hours"] == 24.0 and w["within_configured_pct"] == 100.0
+        assert 1 <= w["suggested_hours"] <= 5
+    assert windows["types"]["invoice_missing_in_erp"]["documents"] >= invoices > 0
+    assert windows["types"]["refund_missing_in_erp"]["max_hours"] <= 31 / 60
+    # the configured windows cover every posting: nothing to suggest
+    assert windows["too_short"] == {}
+    assert "settlement_window_hours" not in report["suggestions"]["dbt_vars"]
+
+
+def test_a_slower_integration_gets_a_longer_window_suggested(classic_copy: Path) -> None:
+    # this company's integration posts invoices a day and a half after finalization
+    _sql(
+        classic_copy,
+        "update raw_erp.transaction set createddate = createddate + interval 36 hours "
+        "where type = 'CustInvc'",
+    )
+    landing = Landing.open(classic_copy)
+    try:
+        report = diagnose(landing, defaults=AUTO, windows=WINDOWS)
+        slow = report["settlement_windows"]["types"]["invoice_missing_in_erp"]
+        assert 36 <= slow["p95_hours"] <= slow["max_hours"] <= 41
+        assert slow["within_configured_pct"] == 0.0
+        suggested = report["suggestions"]["dbt_vars"]["settlement_window_hours"]
+        # the whole map (a --vars map replaces dbt_project.yml's), that one window raised
+        assert suggested == {**WINDOWS, "invoice_missing_in_erp": slow["suggested_hours"]}
+        assert 37 <= slow["suggested_hours"] <= 41
+        assert yaml.safe_load(report["suggestions"]["yaml"])["vars"]["settlement_window_hours"] == (
+            suggested
+        )
+        # configured long enough: nothing suggested
+        report = diagnose(
+            landing, defaults=AUTO, windows={**WINDOWS, "invoice_missing_in_erp": 48.0}
+        )
+        assert "settlement_window_hours" not in report["suggestions"]["dbt_vars"]
+    finally:
+        landing.close()

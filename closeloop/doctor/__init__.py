@@ -13,7 +13,8 @@ epoch seconds); Snowflake is not read yet.
 
 Modules: `landing` (the warehouse and SQL helpers), `defaults` (the convention vars in force),
 `conventions` (the evidence per convention), `coverage` (links per system pair, the built
-models), `suggest` (the vars to set), `render` (rich tables).
+models), `timing` (the ERP's posting lag per exception type against its settlement window),
+`suggest` (the vars to set), `render` (rich tables).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from closeloop.doctor.defaults import CONTRACT_DEFAULTS, dbt_var_defaults
 from closeloop.doctor.landing import DoctorError, Landing
 from closeloop.doctor.render import render
 from closeloop.doctor.suggest import suggest
+from closeloop.doctor.timing import configured_windows, settlement_windows
 from closeloop.settings import Settings
 
 __all__ = [
@@ -55,7 +57,10 @@ __all__ = [
 
 
 def diagnose(
-    landing: Landing, defaults: dict[str, Any] | None = None, limit: int = 20
+    landing: Landing,
+    defaults: dict[str, Any] | None = None,
+    limit: int = 20,
+    windows: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The whole report as plain data (JSON-ready).
 
@@ -63,6 +68,8 @@ def diagnose(
         landing: the open warehouse.
         defaults: the convention vars in force (default: dbt_project.yml over the contract).
         limit: how many items a list shows before it says how many it left off.
+        windows: the settlement windows in force, hours per exception type (default:
+            dbt_project.yml's `settlement_window_hours`).
 
     Raises:
         DoctorError: when no raw table has landed.
@@ -134,6 +141,9 @@ def diagnose(
         "documents": fx.get("documents_without_rate", []),
         "left_off": fx.get("documents_without_rate_left_off", 0),
     }
+    report["settlement_windows"] = settlement_windows(
+        landing, configured_windows() if windows is None else windows, *patterns
+    )
     report["models"] = built_models(landing, limit)
     report["detected"] = detected_conventions(report)
     report["suggestions"] = suggest(report, defaults)

@@ -251,6 +251,29 @@ def render(report: dict[str, Any], console: Any) -> None:
         )
     )
 
+    windows = report.get("settlement_windows") or {}
+    if windows.get("available"):
+        columns = ("exception type", "documents", "p50", "p95", "max", "window", "within %")
+        console.print(
+            _table(
+                "Settlement windows: hours from the billing record to its ERP posting",
+                (*columns, "suggested"),
+                (
+                    (
+                        name,
+                        w["documents"],
+                        w.get("p50_hours"),
+                        w.get("p95_hours"),
+                        w.get("max_hours"),
+                        w["configured_hours"],
+                        w.get("within_configured_pct"),
+                        w.get("suggested_hours"),
+                    )
+                    for name, w in windows["types"].items()
+                ),
+            )
+        )
+
     unmapped = report["unmapped_products"]
     if unmapped["count"]:
         console.print(

@@ -76,6 +76,22 @@ def suggest(report: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
         reads = "the change" if amend == "change" else "the full new terms"
         why["opportunity_amendment_amount"] = f"won amendments' Amount reads as {reads}"
 
+    windows = report.get("settlement_windows") or {}
+    if windows.get("too_short"):
+        raised = {**windows["configured"], **windows["too_short"]}
+        dbt_vars["settlement_window_hours"] = {
+            k: int(v) if float(v).is_integer() else v for k, v in raised.items()
+        }
+        why["settlement_window_hours"] = (
+            "the ERP posts "
+            + ", ".join(
+                f"{n} within {windows['types'][n]['p99_hours']} h (p99) but the window is "
+                f"{windows['types'][n]['configured_hours']:g} h"
+                for n in windows["too_short"]
+            )
+            + ": inside the window it is timing, not an exception (docs/exceptions.md)"
+        )
+
     env: list[str] = []
     notes: list[str] = []
     if conv["deleted_records"]["key_sweep_last"] and not conv["deleted_records"]["landed"]:
