@@ -6,11 +6,13 @@ NetSuite customer in the European subsidiary for one account, and a second Strip
 pounds with no ERP customer for another. The customer models rebuild without a uniqueness
 failure, the invoice rolls up to the account's canonical customer, each billing customer pairs
 with the ERP customer of its currency, and `customer_missing_in_erp` is raised for the pound
-customer alone.
+customer alone, whose ERP customer write-back would create keyed `<account id>-GBP` (the
+account id is the first ERP customer's).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.dbt.conftest import Built
@@ -19,7 +21,8 @@ from tests.dbt.test_conventions import Company
 #: the models of the customer grain and the ones that roll up through it (built with their tests)
 SELECT = (
     "int_customers_matched customer_xref customer_xref_members int_customers_classified "
-    "dim_customer fct_invoice int_recon_customers"
+    "dim_customer fct_invoice int_recon_customers int_recon_discrepancies recon_exceptions "
+    "erp_corrections"
 )
 
 
@@ -110,3 +113,14 @@ def test_an_account_billed_in_two_currencies_builds_and_rolls_up(
         f"and crm_id in ('{a['crm_account_id']}', '{b['crm_account_id']}')"
     )
     assert missing == [{"crm_id": b["crm_account_id"], "billing_id": "cus_second_gbp"}]
+    created = company.rows(
+        "select external_id, desired_value, payload from writeback.erp_corrections "
+        "where exception_type = 'customer_missing_in_erp' "
+        f"and external_id like '{b['crm_account_id']}%'"
+    )
+    key = f"{b['crm_account_id']}-GBP"
+    assert [(r["external_id"], r["desired_value"]) for r in created] == [(key, key)]
+    body = json.loads(created[0]["payload"])
+    assert body["externalId"] == key
+    # the pound customer's ERP customer is booked in pounds, by the subsidiary keeping them
+    assert (body["currency"], body["subsidiary"]) == ({"id": "3"}, {"id": "3"}), body

@@ -13,9 +13,10 @@ second apply writes nothing.
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -352,3 +353,53 @@ def test_partial_payments_match_their_applications(landed: tuple[Landed, Any]) -
         "and billing_id in (" + ", ".join(f"'{p['payment_id']}'" for p in clean) + ")"
     )
     assert flagged == [], flagged
+
+
+@pytest.mark.slow
+def test_an_account_with_many_billing_and_erp_customers_rolls_up(
+    landed: tuple[Landed, Any],
+) -> None:
+    """A profile with second-currency customers (`billing.multi_currency_share`): every billing
+    and ERP customer of the truth is a member of its account's canonical customer, each billing
+    customer with the ERP customer of its currency, and its invoices roll up to the account."""
+    run, _ = landed
+    share = (_profile_json(run.home).get("billing") or {}).get("multi_currency_share") or 0
+    with (run.home / "sandbox" / "xref_truth.csv").open(newline="") as fh:
+        truth = list(csv.DictReader(fh))
+    accounts = Counter(r["crm_account_id"] for r in truth)
+    multi = {a for a, n in accounts.items() if n > 1}
+    assert bool(multi) == bool(share), run.profile
+    members = {
+        (r["source_system"], r["source_customer_id"]): r
+        for r in run.rows("select * from core.customer_xref_members")
+    }
+    canonical = {
+        r["crm_account_id"]: r["customer_id"]
+        for r in run.rows(
+            "select crm_account_id, customer_id, billing_customer_count from core.customer_xref "
+            "where crm_account_id is not null"
+        )
+    }
+    for r in truth:
+        if r["billing_customer_id"]:
+            m = members[("billing", r["billing_customer_id"])]
+            assert m["customer_id"] == canonical[r["crm_account_id"]], r
+            if r["erp_customer_id"]:  # (one missing may since be written back: not compared)
+                assert m["erp_customer_id"] == r["erp_customer_id"], r
+        if r["erp_customer_id"]:
+            assert (
+                members[("erp", r["erp_customer_id"])]["customer_id"]
+                == canonical[r["crm_account_id"]]
+            ), r
+    if multi:
+        second = [r["billing_customer_id"] for r in truth if r["crm_account_id"] in multi]
+        invoices = run.rows(
+            "select i.customer_id, x.crm_account_id from core.fct_invoice as i "
+            "inner join core.customer_xref as x on i.customer_id = x.customer_id "
+            "where i.billing_customer_id in (" + ", ".join(f"'{b}'" for b in second) + ")"
+        )
+        assert invoices and {i["crm_account_id"] for i in invoices} <= multi
+        counts = run.rows(
+            "select count(*) as n from core.customer_xref where billing_customer_count > 1"
+        )
+        assert counts[0]["n"] == len(multi)

@@ -117,12 +117,40 @@ products as (
 
 ),
 
+customer_targets as (
+
+    -- the ERP customer closeloop creates for an account's billing customer without an ERP
+    -- counterpart (or for an account with neither): keyed by the account id, unless an ERP
+    -- customer already holds it or another billing customer of the account is the primary one,
+    -- then `<account id>-<currency>` (one ERP customer per subsidiary; external ids are unique)
+    select
+        xref.crm_account_id as account_id,
+        members.billing_customer_id,
+        case
+            when
+                xref.crm_account_id not in (
+                    select e.external_id from {{ ref('stg_erp__customers') }} as e
+                    where e.external_id is not null
+                )
+                and coalesce(members.billing_customer_id, '') = coalesce(xref.billing_customer_id, '')
+                then xref.crm_account_id
+            else xref.crm_account_id || '-' || coalesce(billing_customers.currency_code, accounts.currency_code)
+        end as external_id
+    from xref
+    inner join accounts on xref.crm_account_id = accounts.account_id
+    left join billing_members as members on xref.customer_id = members.customer_id
+    left join billing_customers on members.billing_customer_id = billing_customers.customer_id
+
+),
+
 customer_bodies as (
 
     -- subsidiary: the one keeping the customer's currency; a dollar customer abroad stays
     -- with the subsidiary of its country, else the parent
     select
         accounts.account_id,
+        customer_targets.billing_customer_id,
+        customer_targets.external_id,
         accounts.account_name as company_name,
         billing_customers.email,
         accounts.tax_id as custentity_cl_tax_id,
@@ -130,7 +158,7 @@ customer_bodies as (
             as subsidiary_ref,
         cast(currencies.currency_id as varchar) as currency_ref,
         coalesce(billing_customers.currency_code, accounts.currency_code) as currency_code,
-        '{"externalId": ' || {{ json_string('accounts.account_id') }}
+        '{"externalId": ' || {{ json_string('customer_targets.external_id') }}
         || ', "companyName": ' || {{ json_string('accounts.account_name') }}
         || ', "email": ' || {{ json_string('billing_customers.email') }}
         || ', "custentity_cl_tax_id": ' || {{ json_string('accounts.tax_id') }}
@@ -138,8 +166,8 @@ customer_bodies as (
         || ', "currency": ' || {{ json_ref('currencies.currency_id', 'null') }}
         || '}' as payload
     from accounts
-    inner join xref on accounts.account_id = xref.crm_account_id
-    left join billing_customers on xref.billing_customer_id = billing_customers.customer_id
+    inner join customer_targets on accounts.account_id = customer_targets.account_id
+    left join billing_customers on customer_targets.billing_customer_id = billing_customers.customer_id
     left join currencies
         on coalesce(billing_customers.currency_code, accounts.currency_code) = currencies.currency_code
     left join subsidiaries as by_currency
@@ -176,19 +204,20 @@ invoice_bodies as (
     select
         invoices.invoice_id,
         cast(xref.erp_customer_id as varchar) as entity_ref,
-        case when xref.erp_customer_id is null then xref.crm_account_id end
+        case when xref.erp_customer_id is null then coalesce(targets.external_id, xref.crm_account_id) end
             as entity_external_id,
         cast(currencies.currency_id as varchar) as currency_ref,
         cast(invoices.invoice_date as date) as tran_date,
         '{"externalId": ' || {{ json_string('invoices.invoice_id') }}
         || ', "otherRefNum": ' || {{ json_string('invoices.invoice_id') }}
-        || ', "entity": ' || {{ json_ref('xref.erp_customer_id', 'xref.crm_account_id') }}
+        || ', "entity": ' || {{ json_ref('xref.erp_customer_id', 'coalesce(targets.external_id, xref.crm_account_id)') }}
         || ', "currency": ' || {{ json_ref('currencies.currency_id', 'null') }}
         || ', "tranDate": ' || {{ json_string('cast(invoices.invoice_date as varchar)') }}
         || ', "item": ' || coalesce(line_bodies.items, '{"items": []}')
         || '}' as payload
     from invoices
     left join billing_members as xref on invoices.billing_customer_id = xref.billing_customer_id
+    left join customer_targets as targets on xref.billing_customer_id = targets.billing_customer_id
     left join currencies on invoices.currency_code = currencies.currency_code
     left join line_bodies on invoices.invoice_id = line_bodies.invoice_id
 
@@ -215,7 +244,7 @@ payment_bodies as (
         payments.payment_id,
         payments.payment_reference,
         cast(xref.erp_customer_id as varchar) as customer_ref,
-        case when xref.erp_customer_id is null then xref.crm_account_id end
+        case when xref.erp_customer_id is null then coalesce(targets.external_id, xref.crm_account_id) end
             as customer_external_id,
         cast(currencies.currency_id as varchar) as currency_ref,
         cast(payments.paid_at as date) as tran_date,
@@ -225,7 +254,7 @@ payment_bodies as (
             as apply_doc_external_id,
         '{"externalId": ' || {{ json_string('payments.payment_reference') }}
         || ', "otherRefNum": ' || {{ json_string('payments.payment_reference') }}
-        || ', "customer": ' || {{ json_ref('xref.erp_customer_id', 'xref.crm_account_id') }}
+        || ', "customer": ' || {{ json_ref('xref.erp_customer_id', 'coalesce(targets.external_id, xref.crm_account_id)') }}
         || ', "currency": ' || {{ json_ref('currencies.currency_id', 'null') }}
         || ', "tranDate": ' || {{ json_string('cast(cast(payments.paid_at as date) as varchar)') }}
         || ', "payment": ' || {{ json_string(format_amount('payments.amount', 'payments.currency_code')) }}
@@ -235,6 +264,7 @@ payment_bodies as (
     from payment_references as payments
     left join invoices on payments.invoice_id = invoices.invoice_id
     left join billing_members as xref on payments.billing_customer_id = xref.billing_customer_id
+    left join customer_targets as targets on xref.billing_customer_id = targets.billing_customer_id
     left join currencies on payments.currency_code = currencies.currency_code
     where payments.payment_method = 'charge'
 
@@ -259,7 +289,7 @@ corrections as (
         case when exceptions.correction_action not like 'create%' then exceptions.erp_id end
             as erp_id,
         case
-            when exceptions.exception_type = 'customer_missing_in_erp' then exceptions.crm_id
+            when exceptions.exception_type = 'customer_missing_in_erp' then coalesce(customer_bodies.external_id, exceptions.crm_id)
             when exceptions.exception_type = 'payment_missing_in_erp'
                 then coalesce(payment_bodies.payment_reference, exceptions.billing_id)
             when exceptions.correction_action like 'create%' then exceptions.billing_id
@@ -275,7 +305,7 @@ corrections as (
         end as current_value,
         case
             when exceptions.exception_type = 'invoice_duplicate_in_erp' then null
-            when exceptions.exception_type = 'customer_missing_in_erp' then exceptions.crm_id
+            when exceptions.exception_type = 'customer_missing_in_erp' then coalesce(customer_bodies.external_id, exceptions.crm_id)
             when exceptions.exception_type = 'payment_missing_in_erp'
                 then coalesce(payment_bodies.payment_reference, exceptions.billing_id)
             when exceptions.correction_action like 'create%' then exceptions.billing_id
@@ -356,6 +386,7 @@ corrections as (
         on
             exceptions.exception_type = 'customer_missing_in_erp'
             and exceptions.crm_id = customer_bodies.account_id
+            and coalesce(exceptions.billing_id, '') = coalesce(customer_bodies.billing_customer_id, '')
     left join invoice_bodies
         on
             exceptions.exception_type = 'invoice_missing_in_erp'
