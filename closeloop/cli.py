@@ -805,11 +805,35 @@ def transform(
     target: Annotated[
         str | None, typer.Option("--target", help="dbt target (default: DBT_TARGET or dev).")
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Build as of a past instant (ISO 8601, UTC unless an offset is given), from the "
+            "records known then (dbt var known_as_of; implies --full-refresh; docs/close.md).",
+        ),
+    ] = None,
 ) -> None:
     """Build the warehouse layers with dbt (staging, core, recon, kpi, ops, writeback)."""
     from transform import run_dbt
 
-    args = [command, *(["--full-refresh"] if full_refresh else []), *ctx.args]
+    extra = list(ctx.args)
+    if as_of is not None:
+        from closeloop.close import known_as_of_var
+
+        try:
+            instant = known_as_of_var(as_of)
+        except ValueError:
+            console.print(f"[red]error:[/red] --as-of {as_of!r} is not an ISO 8601 instant")
+            raise typer.Exit(2) from None
+        if any(a == "--vars" or a.startswith("--vars=") for a in extra):
+            console.print("[red]error:[/red] give known_as_of inside --vars, or --as-of alone")
+            raise typer.Exit(2)
+        # every model from the records known then: incremental ones too (the history and the
+        # frozen closes are full_refresh: false, and a point-in-time build never writes them)
+        full_refresh = full_refresh or command in ("build", "run")
+        extra += ["--vars", json.dumps({"known_as_of": instant})]
+    args = [command, *(["--full-refresh"] if full_refresh else []), *extra]
     started = time.monotonic()
     outcome = run_dbt(args, _settings(), target=target)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
@@ -822,7 +846,9 @@ def transform(
         console.print(f"[red]error:[/red] {outcome.exception}")
     if not outcome.success:
         raise typer.Exit(1)
-    if command in ("build", "run", "seed", "snapshot") and target in (None, "dev"):
+    if as_of is not None:
+        out.print(f"built as of {instant} (records known then): not published for BI")
+    elif command in ("build", "run", "seed", "snapshot") and target in (None, "dev"):
         from closeloop.publish import publish_after_build
 
         published = publish_after_build(_settings())

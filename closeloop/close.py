@@ -11,6 +11,7 @@ import getpass
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from closeloop.settings import Settings
@@ -42,6 +43,22 @@ class CloseOutcome:
     action: str
     actor: str
     models_built: int
+
+
+def known_as_of_var(instant: str) -> str:
+    """The dbt var `known_as_of` for an ISO 8601 instant: in UTC, without an offset
+    (`2026-10-31T23:00:00+01:00` -> `2026-10-31 22:00:00`); a naive instant is taken as UTC.
+
+    Raises:
+        ValueError: the text is not an ISO 8601 date or instant.
+    """
+    text = instant.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.isoformat(sep=" ")
 
 
 def default_actor(given: str | None = None) -> str:

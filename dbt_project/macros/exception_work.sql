@@ -83,7 +83,11 @@
             action,
             row_number() over (partition by exception_id order by recorded_at desc) as recency
         from {{ exception_actions_relation() }}
-        where action in ('accept', 'reopen')
+        where
+            action in ('accept', 'reopen')
+            {%- if known_as_of() is not none %}
+                and recorded_at <= {{ known_as_of_timestamp() }}
+            {%- endif %}
     ) as latest
     where recency = 1 and action = 'accept'
 {%- endmacro %}

@@ -30,6 +30,10 @@ final as (
     inner join closes on kpis.month_start = closes.period_month
     {% if is_incremental() %}
         where closes.close_id not in (select distinct close_id from {{ this }})
+        {%- if known_as_of() is not none %}
+            -- a point-in-time build (var known_as_of) reads the closes, it never freezes
+            and false
+        {%- endif %}
     {% endif %}
 
 )

@@ -7,6 +7,10 @@ events as (
     -- written by `closeloop close` / `reopen` only, created by the on-run-start hook: not a
     -- dbt source, so the asset graph holds no external placeholder
     select * from {{ period_log_relation() }}
+    {%- if known_as_of() is not none %}
+        -- a point-in-time build (var known_as_of) knows the closes recorded by then
+        where recorded_at <= {{ known_as_of_timestamp() }}
+    {%- endif %}
 
 ),
 

@@ -24,7 +24,11 @@ adjusting as (
             cast(applied_at as timestamp) as applied_at
         from {{ items }}
         -- written: applied, verified, or escalated by a verify that did not count it yet
-        where parent_id is not null and status in ('applied', 'verified', 'escalated')
+        where
+            parent_id is not null and status in ('applied', 'verified', 'escalated')
+            {%- if known_as_of() is not none %}
+                and applied_at <= {{ known_as_of_timestamp() }}
+            {%- endif %}
     {% else %}
         select
             cast(null as varchar) as correction_id,

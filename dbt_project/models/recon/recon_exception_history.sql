@@ -82,6 +82,9 @@ actions as (
 
     -- written by `closeloop exceptions` only, created by the on-run-start hook
     select * from {{ exception_actions_relation() }}
+    {%- if known_as_of() is not none %}
+        where recorded_at <= {{ known_as_of_timestamp() }}
+    {%- endif %}
 
 ),
 
@@ -205,6 +208,10 @@ final as (
         cast(applied_at as timestamp) as applied_at,
         cast(verified_at as timestamp) as verified_at
     from joined
+    {%- if known_as_of() is not none and is_incremental() %}
+        -- a point-in-time build (var known_as_of) reads the history, it never writes it
+        where false
+    {%- endif %}
 
 )
 

@@ -40,6 +40,10 @@ final as (
     cross join exceptions
     {% if is_incremental() %}
         where closes.close_id not in (select distinct close_id from {{ this }})
+        {%- if known_as_of() is not none %}
+            -- a point-in-time build (var known_as_of) reads the closes, it never freezes
+            and false
+        {%- endif %}
     {% endif %}
 
 )

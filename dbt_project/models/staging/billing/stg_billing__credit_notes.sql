@@ -5,6 +5,7 @@ with
 source as (
 
     select * from {{ source('raw_billing', 'credit_notes') }}
+    where {{ point_in_time(cols, 'billing') }}
 
 ),
 

@@ -6,6 +6,7 @@ with
 source as (
 
     select * from {{ source('raw_billing', 'customers') }}
+    where {{ point_in_time(cols, 'billing') }}
 
 ),
 

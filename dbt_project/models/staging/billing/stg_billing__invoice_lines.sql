@@ -5,6 +5,7 @@ with
 source as (
 
     select * from {{ source('raw_billing', 'invoice_lines') }}
+    where {{ point_in_time(cols, 'billing', parent=source('raw_billing', 'invoices'), parent_key='invoice') }}
 
 ),
 

@@ -5,6 +5,7 @@ with
 source as (
 
     select * from {{ source('raw_billing', 'invoices') }}
+    where {{ point_in_time(cols, 'billing') }}
 
 ),
 

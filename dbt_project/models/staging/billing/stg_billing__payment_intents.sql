@@ -5,6 +5,7 @@ with
 source as (
 
     select * from {{ source('raw_billing', 'payment_intents') }}
+    where {{ point_in_time(cols, 'billing') }}
 
 ),
 

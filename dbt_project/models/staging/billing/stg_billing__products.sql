@@ -8,6 +8,7 @@ with
 source as (
 
     select * from {{ source('raw_billing', 'products') }}
+    where {{ point_in_time(cols, 'billing') }}
 
 ),
 

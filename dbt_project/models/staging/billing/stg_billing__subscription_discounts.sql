@@ -23,6 +23,7 @@ on_subscriptions as (
         {{ epoch_to_timestamp(raw_column(sub_cols, 'discount__end', 'bigint')) }} as ended_at,
         0 as source_rank
     from {{ source('raw_billing', 'subscriptions') }}
+    where {{ point_in_time(sub_cols, 'billing') }}
 
 ),
 
@@ -41,6 +42,7 @@ on_invoices as (
         {{ epoch_to_timestamp(raw_column(inv_cols, 'discount__end', 'bigint')) }} as ended_at,
         1 as source_rank
     from {{ source('raw_billing', 'invoices') }}
+    where {{ point_in_time(inv_cols, 'billing') }}
 
 ),
 

@@ -5,6 +5,7 @@ with
 source as (
 
     select * from {{ source('raw_billing', 'subscription_items') }}
+    where {{ point_in_time(cols, 'billing') }}
 
 ),
 

@@ -5,6 +5,7 @@ with
 source as (
 
     select * from {{ source('raw_crm', 'contact') }}
+    where {{ point_in_time(cols, 'crm') }}
 
 ),
 

@@ -5,6 +5,7 @@ with
 source as (
 
     select * from {{ source('raw_crm', 'product2') }}
+    where {{ point_in_time(cols, 'crm') }}
 
 ),
 

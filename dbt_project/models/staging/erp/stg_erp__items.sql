@@ -5,6 +5,7 @@ with
 source as (
 
     select * from {{ source('raw_erp', 'item') }}
+    where {{ point_in_time(cols, 'erp') }}
 
 ),
 
