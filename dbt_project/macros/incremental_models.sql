@@ -104,3 +104,65 @@
         or {{ values_differ('target.usd_per_unit', 'cast(fx.usd_per_unit as decimal(38, 9))') }}
         or {{ values_differ('target.rate_effective_date', 'cast(fx.rate_effective_date as date)') }}
 {%- endmacro %}
+
+{# fct_payment, by payment (a charge, or an invoice paid out of band): charges and invoices
+   created or changed in Stripe; ERP payments, or the ERP invoices they pay, modified since the
+   last build (the charge, payment intent or invoice they name), and the payment an ERP payment
+   was tied to before or that was deleted; payments whose customer or rate moved, or whose
+   charge or invoice is gone. #}
+{% macro fct_payment__changes() -%}
+    {%- set since = incremental_since('billing') -%}
+    {%- set erp_since = incremental_since('erp') -%}
+    {%- set erp_modified -%}
+        select transaction_id from {{ ref('stg_erp__transactions') }}
+        where last_modified_at >= {{ erp_since }}
+    {%- endset -%}
+    {#- the ERP payment applications whose payment or invoice was modified since -#}
+    {%- set applications -%}
+        (
+            select applications.payment_external_id, applications.invoice_external_id
+            from {{ ref('int_erp_payment_applications') }} as applications
+            where
+                applications.erp_payment_id in ({{ erp_modified }})
+                or applications.erp_invoice_id in ({{ erp_modified }})
+        ) as changed_applications
+    {%- endset -%}
+    select cast(charge_id as varchar) as change_key from {{ ref('stg_billing__charges') }}
+    where
+        created_at >= {{ since }}
+        or charge_id in ({{ incremental_billing_changes(['charge']) }})
+    union all
+    select changed.change_key || ':out_of_band'
+    from ({{ incremental_billing_changes(['invoice']) }}) as changed
+    union all
+    select cast(invoice_id as varchar) || ':out_of_band' from {{ ref('stg_billing__invoices') }}
+    where created_at >= {{ since }}
+    union all
+    select cast(charge_id as varchar) from {{ ref('stg_billing__charges') }}
+    where
+        charge_id in (select payment_external_id from {{ applications }})
+        or payment_intent_id in (select payment_external_id from {{ applications }})
+    union all
+    select cast(invoice_external_id as varchar) || ':out_of_band' from {{ applications }}
+    union all
+    select target.payment_id
+    from {{ this }} as target
+    left join {{ ref('stg_erp__transactions') }} as transactions
+        on target.erp_payment_id = cast(transactions.transaction_id as varchar)
+    left join {{ ref('stg_billing__charges') }} as charges on target.payment_id = charges.charge_id
+    left join {{ ref('stg_billing__invoices') }} as invoices on target.invoice_id = invoices.invoice_id
+    left join (
+        select billing_customer_id, customer_id from {{ ref('customer_xref_members') }}
+        where source_system = 'billing'
+    ) as xref on target.billing_customer_id = xref.billing_customer_id
+    left join {{ ref('int_fx_rates_daily') }} as fx
+        on target.currency_code = fx.currency_code and cast(target.paid_at as date) = fx.rate_date
+    where
+        (target.erp_payment_id is not null and transactions.transaction_id is null)
+        or transactions.last_modified_at >= {{ erp_since }}
+        or (target.payment_method = 'charge' and charges.charge_id is null)
+        or (target.payment_method = 'out_of_band' and invoices.invoice_id is null)
+        or {{ values_differ('target.customer_id', 'xref.customer_id') }}
+        or {{ values_differ('target.rate_effective_date', 'cast(fx.rate_effective_date as date)') }}
+        or {{ values_differ(to_usd('target.amount', 'fx.usd_per_unit'), 'target.amount_usd') }}
+{%- endmacro %}
