@@ -7,6 +7,7 @@ close; refused ones are never written. A failing `dbt build` fails the test.
 from __future__ import annotations
 
 import contextlib
+import math
 from pathlib import Path
 
 import duckdb
@@ -58,8 +59,11 @@ def test_closed_loop_on_small_sandbox(sandbox_home: Path, tmp_path: Path) -> Non
         ok, why = _dbt_build(tmp_path)
         assert ok, why
         before = write_log_count(sandbox_home)
-        _, items, _ = run_plan(settings, policy)
+        _, items, counts = run_plan(settings, policy)
         auto = [i for i in items if i.decision == "apply"]
+        # issue 15's target: 1 request per 50 corrections planned, plus 1 per one applied
+        budget = math.ceil(len(items) / 50) + len(auto)
+        assert counts["erp_requests"] <= budget, (counts, budget)
         waiting = [i for i in items if i.decision == "approval" and i.parent_id is None]
         refused = [i for i in items if i.decision == "refused"]
         assert auto, "nothing auto-applicable in the plan"
