@@ -221,6 +221,7 @@ def test_invoice_money_ties_to_the_cent_in_every_currency_and_in_usd(
 
 @pytest.mark.slow
 def test_the_loop_closes_and_a_second_apply_writes_nothing(landed: tuple[Landed, Any]) -> None:
+    from closeloop.exceptions import refresh_history
     from ingestion.pipelines import run_ingest
     from reverse_etl.policy import load_policy
     from reverse_etl.runner import run_apply, run_plan, run_verify
@@ -235,11 +236,25 @@ def test_the_loop_closes_and_a_second_apply_writes_nothing(landed: tuple[Landed,
         "where exception_type = 'payment_missing_in_erp' and payload is not null"
     )
     assert prefixes == [{"prefix": "ch_" if key == "charge" else "pi_"}], prefixes
+    # a match below the threshold (customer_xref needs_review) is never corrected automatically
+    review = run.rows(
+        "select crm_account_id as id from core.customer_xref where needs_review "
+        "union select billing_customer_id from core.customer_xref where needs_review "
+        "union select invoice_id from core.fct_invoice where billing_customer_id in "
+        "(select billing_customer_id from core.customer_xref where needs_review) "
+        "union select payment_id from core.fct_payment where billing_customer_id in "
+        "(select billing_customer_id from core.customer_xref where needs_review)"
+    )
+    review_ids = {r["id"] for r in review if r["id"]}
+    exceptions = {r["exception_id"]: r for r in run.rows("select * from recon.recon_exceptions")}
+    on_review = {e for e, r in exceptions.items() if {r["crm_id"], r["billing_id"]} & review_ids}
+    assert all(exceptions[e]["requires_approval"] for e in on_review), run.profile
     with patched_env(env_for(run.home, run.urls)):
         settings = Settings.from_env()
         _, items, _ = run_plan(settings, policy)
         auto = [i for i in items if i.decision == "apply"]
         assert auto, f"{run.profile}: nothing auto-applicable in the plan"
+        assert not {i.exception_id for i in auto} & on_review, run.profile
         result = run_apply(settings, policy)
         assert result.applied == len(auto) and not result.errors, result.errors
         assert run_apply(settings, policy).requests == 0  # a second apply writes nothing
@@ -251,6 +266,18 @@ def test_the_loop_closes_and_a_second_apply_writes_nothing(landed: tuple[Landed,
         assert not {i.exception_id for i in auto} & still_open
         verified = run_verify(settings, policy)
         assert len(verified.verified) == len(auto) and not verified.escalated
+        assert refresh_history(settings, target_path=run.target).success
+    # recon_exception_history shows each corrected exception's path to verified closed
+    rows = run.rows("select * from recon.recon_exception_history")
+    history = {r["exception_id"]: r for r in rows}
+    for item in auto:
+        h = history[item.exception_id]
+        assert (h["status"], h["correction_status"]) == ("verified_closed", "verified"), (
+            run.profile,
+            item.exception_id,
+        )
+        assert h["first_seen_at"] <= h["closed_at"] and h["applied_at"] <= h["verified_at"]
+        assert not h["is_open"]
 
 
 @pytest.mark.slow
