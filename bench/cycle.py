@@ -77,6 +77,7 @@ class Step:
     returncode: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
     log: str = ""
+    cpu_seconds: float | None = None  # user + system, the step's whole process tree
 
     @property
     def label(self) -> str:
@@ -93,6 +94,14 @@ def _rss_from_time(path: Path) -> float | None:
         return None
     match = re.search(r"Maximum resident set size \(kbytes\):\s*(\d+)", path.read_text())
     return int(match.group(1)) / 1024 if match else None
+
+
+def _cpu_from_time(path: Path) -> float | None:
+    """User + system CPU seconds from `/usr/bin/time -v`'s report."""
+    if not path.exists():
+        return None
+    found = re.findall(r"(?:User|System) time \(seconds\):\s*([\d.]+)", path.read_text())
+    return sum(float(x) for x in found) if found else None
 
 
 def run_step(step: Step, env: dict[str, str], logs: Path, started_at: float) -> Step:
@@ -126,6 +135,7 @@ def run_step(step: Step, env: dict[str, str], logs: Path, started_at: float) -> 
     step.returncode = proc.returncode
     step.ok = proc.returncode == 0
     step.peak_rss_mb = _rss_from_time(time_path)
+    step.cpu_seconds = _cpu_from_time(time_path)
     step.log = str(log_path)
     output = log_path.read_text(errors="replace")
     step.detail = parse_output(step.command, output)
@@ -135,7 +145,8 @@ def run_step(step: Step, env: dict[str, str], logs: Path, started_at: float) -> 
     rss = f"{step.peak_rss_mb:,.0f} MB" if step.peak_rss_mb is not None else "n/a"
     print(
         f"[{time.monotonic() - started_at:7.0f} s] {step.phase:<11} {step.label}: "
-        f"{step.seconds:.1f} s, peak RSS {rss}{'' if step.ok else '  FAILED'}",
+        f"{step.seconds:.1f} s (CPU {step.cpu_seconds or 0:.1f} s), peak RSS {rss}"
+        f"{'' if step.ok else '  FAILED'}",
         flush=True,
     )
     if not step.ok:
@@ -353,21 +364,27 @@ def report(result: dict[str, Any]) -> str:
         f"cycle benchmark at {result['scale']} ({result.get('invoices') or '?':,} invoices), "
         f"{result.get('date', '')}, load average at start {result.get('load_average', '?')}",
         "",
-        f"| {'phase':<11} | {'step':<26} | {'seconds':>9} | {'peak RSS MB':>11} | what it did",
-        f"|{'-' * 13}|{'-' * 28}|{'-' * 11}|{'-' * 13}|{'-' * 20}",
+        f"| {'phase':<11} | {'step':<18} | {'seconds':>9} | {'CPU s':>7} | {'peak RSS MB':>11} |"
+        " what it did",
+        f"|{'-' * 13}|{'-' * 20}|{'-' * 11}|{'-' * 9}|{'-' * 13}|{'-' * 20}",
     ]
     for s in steps:
         rss = f"{s.peak_rss_mb:,.0f}" if s.peak_rss_mb is not None else "n/a"
+        cpu = f"{s.cpu_seconds:.1f}" if s.cpu_seconds is not None else "n/a"
         lines.append(
-            f"| {s.phase:<11} | {s.label:<26} | {s.seconds:9.1f} | {rss:>11} | "
+            f"| {s.phase:<11} | {s.label:<18} | {s.seconds:9.1f} | {cpu:>7} | {rss:>11} | "
             f"{_what(s)}{'' if s.ok else ' FAILED'}"
         )
     server = result.get("server", {})
     if server:
         lines.append(
-            f"| {'(all)':<11} | {'sandbox server':<26} | {'':>9} | "
-            f"{server.get('peak_rss_mb', 0):>11,.0f} | {server.get('cpu_seconds', 0):.0f} CPU s"
+            f"| {'(all)':<11} | {'sandbox server':<18} | {'':>9} | "
+            f"{server.get('cpu_seconds', 0):7.1f} | {server.get('peak_rss_mb', 0):>11,.0f} |"
         )
+    lines.append(
+        "(seconds: wall time; CPU s: user + system of the step's processes. On a shared machine "
+        "the gap is time spent waiting for a core.)"
+    )
     lines.append("")
     if not fig["all_steps_ok"]:
         lines.append("a step FAILED (see its log): these are not the figures of a whole cycle")

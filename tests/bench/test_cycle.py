@@ -142,3 +142,17 @@ def test_cycle_end_to_end_at_small(sandbox_home: Path, tmp_path: Path) -> None:
     if GNU_TIME.exists():
         assert all(s["peak_rss_mb"] > 0 for s in steps)
     assert "incremental cycle" in report(result)
+
+
+def test_gnu_time_report_gives_peak_rss_and_cpu(tmp_path: Path) -> None:
+    """What `/usr/bin/time -v` wrote for a real `closeloop ingest all` at `small`."""
+    from bench.cycle import _cpu_from_time, _rss_from_time
+
+    report_path = DATA / "ingest_full.time"
+    text = report_path.read_text()
+    assert _rss_from_time(report_path) == pytest.approx(434992 / 1024)
+    user = float(text.split("User time (seconds): ")[1].split()[0])
+    system = float(text.split("System time (seconds): ")[1].split()[0])
+    assert _cpu_from_time(report_path) == pytest.approx(user + system)
+    assert _rss_from_time(tmp_path / "none") is None
+    assert _cpu_from_time(tmp_path / "none") is None
