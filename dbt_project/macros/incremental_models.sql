@@ -157,8 +157,33 @@
     ) as xref on target.billing_customer_id = xref.billing_customer_id
     left join {{ ref('int_fx_rates_daily') }} as fx
         on target.currency_code = fx.currency_code and cast(target.paid_at as date) = fx.rate_date
+    left join (
+        -- what each ERP payment is applied to now (its links change without a new stamp on
+        -- it when an invoice it paid is deleted)
+        select
+            cast(erp_payment_id as varchar) as erp_payment_id,
+            sum(applied_amount) as applied_amount
+        from {{ ref('int_erp_payment_applications') }}
+        group by 1
+    ) as applied on target.erp_payment_id = applied.erp_payment_id
     where
         (target.erp_payment_id is not null and transactions.transaction_id is null)
+        or (
+            target.payment_method = 'charge'
+            and {{ values_differ('target.erp_applied_amount', 'cast(applied.applied_amount as decimal(38, 3))') }}
+        )
+        or (
+            target.payment_method = 'out_of_band'
+            and target.erp_payment_id is not null
+            and not exists (
+                select wires.erp_payment_id
+                from {{ ref('int_erp_payment_applications') }} as wires
+                where
+                    cast(wires.erp_payment_id as varchar) = target.erp_payment_id
+                    and wires.invoice_external_id = target.invoice_id
+                    and wires.applied_amount = target.erp_applied_amount
+            )
+        )
         or transactions.last_modified_at >= {{ erp_since }}
         or (target.payment_method = 'charge' and charges.charge_id is null)
         or (target.payment_method = 'out_of_band' and invoices.invoice_id is null)
