@@ -132,6 +132,15 @@ def coverage(
                     f"when tr.externalid in (select id from {t('raw_billing', table)}) "
                     f"then '{method}' "
                 )
+        if whens and "otherrefnum" in tcols:
+            # a payment a retry posted twice has no externalid (NetSuite refuses it twice): it
+            # names its charge where the integration writes the key (payment_duplicate_in_erp)
+            for table, method in (("charges", "charge"), ("payment_intents", "payment_intent")):
+                if landing.has("raw_billing", table, "id"):
+                    whens.append(
+                        f"when tr.otherrefnum in (select id from {t('raw_billing', table)}) "
+                        f"then '{method}_otherrefnum' "
+                    )
         if (
             whens
             and landing.has("raw_erp", "previoustransactionlink", "previousdoc", "nextdoc")

@@ -309,7 +309,12 @@ link_issues as (
     from {{ ref('int_erp_payment_applications') }} as applications
     left join {{ ref('fct_payment') }} as payments
         on cast(applications.erp_payment_id as varchar) = payments.erp_payment_id
-    where payments.erp_payment_id is null
+    -- a second posting of a charge names it elsewhere: recon lists it (payment_duplicate_in_erp)
+    left join {{ ref('int_erp_cash_documents') }} as documents
+        on
+            applications.erp_payment_id = documents.transaction_id
+            and documents.billing_id is not null
+    where payments.erp_payment_id is null and documents.transaction_id is null
 
 ),
 
