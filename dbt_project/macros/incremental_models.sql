@@ -113,20 +113,53 @@
 {% macro fct_payment__changes() -%}
     {%- set since = incremental_since('billing') -%}
     {%- set erp_since = incremental_since('erp') -%}
-    {%- set erp_modified -%}
+    -- one read of the ERP applications (a CTE read many times: DuckDB materializes it)
+    with
+
+    applications as (
+
+        select
+            cast(erp_payment_id as varchar) as erp_payment_id,
+            erp_invoice_id,
+            payment_external_id,
+            invoice_external_id,
+            applied_amount
+        from {{ ref('int_erp_payment_applications') }}
+
+    ),
+
+    erp_modified as (
+
         select transaction_id from {{ ref('stg_erp__transactions') }}
         where last_modified_at >= {{ erp_since }}
-    {%- endset -%}
-    {#- the ERP payment applications whose payment or invoice was modified since -#}
-    {%- set applications -%}
-        (
-            select applications.payment_external_id, applications.invoice_external_id
-            from {{ ref('int_erp_payment_applications') }} as applications
-            where
-                applications.erp_payment_id in ({{ erp_modified }})
-                or applications.erp_invoice_id in ({{ erp_modified }})
-        ) as changed_applications
-    {%- endset -%}
+
+    ),
+
+    -- the applications whose ERP payment or invoice was modified since
+    changed_applications as (
+
+        select
+            payment_external_id,
+            invoice_external_id
+        from applications
+        where
+            erp_payment_id in (select cast(transaction_id as varchar) from erp_modified)
+            or erp_invoice_id in (select transaction_id from erp_modified)
+
+    ),
+
+    -- what each ERP payment is applied to now (its links change without a new stamp on it
+    -- when an invoice it paid is deleted)
+    applied as (
+
+        select
+            erp_payment_id,
+            sum(applied_amount) as applied_amount
+        from applications
+        group by 1
+
+    )
+
     select cast(charge_id as varchar) as change_key from {{ ref('stg_billing__charges') }}
     where
         created_at >= {{ since }}
@@ -140,10 +173,10 @@
     union all
     select cast(charge_id as varchar) from {{ ref('stg_billing__charges') }}
     where
-        charge_id in (select payment_external_id from {{ applications }})
-        or payment_intent_id in (select payment_external_id from {{ applications }})
+        charge_id in (select payment_external_id from changed_applications)
+        or payment_intent_id in (select payment_external_id from changed_applications)
     union all
-    select cast(invoice_external_id as varchar) || ':out_of_band' from {{ applications }}
+    select cast(invoice_external_id as varchar) || ':out_of_band' from changed_applications
     union all
     select target.payment_id
     from {{ this }} as target
@@ -157,17 +190,12 @@
     ) as xref on target.billing_customer_id = xref.billing_customer_id
     left join {{ ref('int_fx_rates_daily') }} as fx
         on target.currency_code = fx.currency_code and cast(target.paid_at as date) = fx.rate_date
-    left join (
-        -- what each ERP payment is applied to now (its links change without a new stamp on
-        -- it when an invoice it paid is deleted)
-        select
-            cast(erp_payment_id as varchar) as erp_payment_id,
-            sum(applied_amount) as applied_amount
-        from {{ ref('int_erp_payment_applications') }}
-        group by 1
-    ) as applied on target.erp_payment_id = applied.erp_payment_id
+    left join applied on target.erp_payment_id = applied.erp_payment_id
     where
         (target.erp_payment_id is not null and transactions.transaction_id is null)
+        or transactions.last_modified_at >= {{ erp_since }}
+        or (target.payment_method = 'charge' and charges.charge_id is null)
+        or (target.payment_method = 'out_of_band' and invoices.invoice_id is null)
         or (
             target.payment_method = 'charge'
             and {{ values_differ('target.erp_applied_amount', 'cast(applied.applied_amount as decimal(38, 3))') }}
@@ -177,16 +205,13 @@
             and target.erp_payment_id is not null
             and not exists (
                 select wires.erp_payment_id
-                from {{ ref('int_erp_payment_applications') }} as wires
+                from applications as wires
                 where
-                    cast(wires.erp_payment_id as varchar) = target.erp_payment_id
+                    wires.erp_payment_id = target.erp_payment_id
                     and wires.invoice_external_id = target.invoice_id
                     and wires.applied_amount = target.erp_applied_amount
             )
         )
-        or transactions.last_modified_at >= {{ erp_since }}
-        or (target.payment_method = 'charge' and charges.charge_id is null)
-        or (target.payment_method = 'out_of_band' and invoices.invoice_id is null)
         or {{ values_differ('target.customer_id', 'xref.customer_id') }}
         or {{ values_differ('target.rate_effective_date', 'cast(fx.rate_effective_date as date)') }}
         or {{ values_differ(to_usd('target.amount', 'fx.usd_per_unit'), 'target.amount_usd') }}
