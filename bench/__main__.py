@@ -300,6 +300,11 @@ def main(argv: list[str] | None = None) -> None:
         help="scale of the cycle section (default: large with --large, else medium)",
     )
     parser.add_argument(
+        "--orchestration-scale",
+        choices=("small", "medium", "large"),
+        help="scale of the Dagster-vs-CLI comparison (default: medium)",
+    )
+    parser.add_argument(
         "--cycle-sandbox-from",
         type=Path,
         help="a CLOSELOOP_HOME whose sandbox the cycle uses (advanced in place) instead of one "
@@ -320,6 +325,14 @@ def main(argv: list[str] | None = None) -> None:
             results["sandbox_medium"] = bench_sandbox("medium", args.seed, medium_home)
         # later stages copy this medium sandbox (or generate one when it is missing)
         for name in SECTIONS[1:-1]:
+            if name == "orchestration" and args.orchestration_scale not in (None, "medium"):
+                if name in only:
+                    from bench.orchestration import bench_orchestration
+
+                    scale = args.orchestration_scale
+                    print(f"== orchestration at {scale} ==", flush=True)
+                    results[name] = bench_orchestration(Path(tmp) / f"orch-{scale}", scale)
+                continue
             if name in only and (figures := _section(name, medium_home)) is not None:
                 results[name] = figures
         large_home = Path(tmp) / "large"

@@ -85,10 +85,20 @@ def _env(home: Path, urls: dict[str, str]) -> dict[str, str]:
 
 
 def _through_dagster(home: Path, urls: dict[str, str]) -> dict[str, Any]:
-    seconds, _, stdout = _child([str(BIN / "closeloop"), "run", "--json"], _env(home, urls))
+    """`closeloop run --json` in a child, under `/usr/bin/time -v` when it exists: its peak RSS
+    is the child's own (the largest process of its tree), whatever this process ran before."""
+    from bench.cycle import GNU_TIME, _rss_from_time
+
+    cmd = [str(BIN / "closeloop"), "run", "--json"]
+    with tempfile.TemporaryDirectory(prefix="closeloop-bench-time-") as tmp:
+        report = Path(tmp) / "time.txt"
+        if GNU_TIME.exists():
+            cmd = [str(GNU_TIME), "-v", "-o", str(report), *cmd]
+        seconds, _, stdout = _child(cmd, _env(home, urls))
+        peak = _rss_from_time(report)
     start = stdout.find("{")
     summary = json.loads(stdout[start:]) if start >= 0 else {}
-    return {"seconds": seconds, "summary": summary}
+    return {"seconds": seconds, "summary": summary, "peak_rss_mb": peak}
 
 
 def _plain_cli(home: Path, urls: dict[str, str]) -> tuple[dict[str, float], list[str]]:
@@ -150,6 +160,8 @@ def bench_orchestration(home: Path, scale: str = SCALE) -> dict[str, Any]:
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
             dagster = _through_dagster(runs["dagster"], urls)
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            if dagster["peak_rss_mb"] is not None:
+                before, peak = 0.0, dagster["peak_rss_mb"]
         summary = dagster["summary"]
         results["dagster"] = {
             "wall_seconds": round(dagster["seconds"], 2),
