@@ -1,26 +1,10 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='invoice_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ incremental_changes('invoice_id', 'fct_invoice__changes', ['billing', 'erp']) }}",
-        post_hook="{{ incremental_changes_done() }}",
-    )
-}}
 -- Billing invoices (system of record) with their ERP posting. USD at the ERP rate of the UTC
--- date of finalization (the document date). Incremental by invoice: a run rebuilds the invoices
--- created or changed in Stripe and those whose ERP posting, customer or rate moved, and drops
--- those gone (macro fct_invoice__changes; docs/models.md, Incremental models).
--- depends_on: {{ ref('stg_billing__events') }} {{ ref('stg_erp__transactions') }} {{ ref('int_erp_invoice_links') }}
+-- date of finalization (the document date).
 with
 
 invoices as (
 
     select * from {{ ref('stg_billing__invoices') }}
-    {% if is_incremental() %}
-        where invoice_id in {{ incremental_changed_keys() }}
-    {% endif %}
 
 ),
 

@@ -7,37 +7,17 @@
 -- A card payment's ERP payment carries the charge id (ch_) or its payment intent's (pi_) in
 -- externalid (var `erp_payment_reference`: charge, payment_intent or auto = either). A wire is
 -- one ERP payment applied to many invoices; it is found through the invoice.
--- Incremental by payment: a run rebuilds the payments whose charge or invoice changed in
--- Stripe, whose ERP payment changed, whose customer or rate moved, and drops those gone (macro
--- fct_payment__changes; docs/models.md, Incremental models).
--- depends_on: {{ ref('stg_billing__events') }} {{ ref('stg_erp__transactions') }}
-{{
-    config(
-        materialized='incremental',
-        unique_key='payment_application_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns',
-        pre_hook="{{ incremental_changes('payment_id', 'fct_payment__changes', ['billing', 'erp']) }}",
-        post_hook="{{ incremental_changes_done() }}",
-    )
-}}
 with
 
 charges as (
 
     select * from {{ ref('stg_billing__charges') }}
-    {% if is_incremental() %}
-        where charge_id in {{ incremental_changed_keys() }}
-    {% endif %}
 
 ),
 
 invoices as (
 
     select * from {{ ref('stg_billing__invoices') }}
-    {% if is_incremental() %}
-        where invoice_id || ':out_of_band' in {{ incremental_changed_keys() }}
-    {% endif %}
 
 ),
 
