@@ -9,10 +9,10 @@
 
    where `<changes macro>` returns a query of the keys to rebuild (one varchar column,
    `change_key`): keys of source records the vendors changed since the last build (their change
-   streams: Stripe's events and `created`, NetSuite's `lastmodifieddate`, Salesforce's
-   `SystemModstamp`, compared with `incremental_since(stream)`), keys whose looked-up values
-   (customer, FX rate, ERP posting) differ from what the target holds, and keys the target holds
-   whose source record is gone (deletes).
+   streams: Stripe's events and `created`, NetSuite's `lastmodifieddate`, compared with
+   `incremental_since(stream)`), keys whose looked-up values (customer, FX rate, product code)
+   differ from what the target holds, and keys the target holds whose source record is gone
+   (deletes).
 
    Before the model's query runs, the hook
    1. reads the newest stamp of each change stream it reads (`incremental_stream_newest`),
