@@ -13,7 +13,6 @@ import duckdb
 
 from closeloop.settings import Settings
 from orchestration.defs.resources import CloseloopResource
-from orchestration.defs.writeback.assets import erp_writeback_rebuild, erp_writeback_verify
 from reverse_etl.ledger import Ledger
 from tests.dbt.conftest import Built, copy_warehouse
 from tests.dbt.conftest import built as built  # the dbt suite's built warehouse (fixture)
@@ -37,7 +36,12 @@ def _execute(settings: Settings, sql: str, params: list[Any] | None = None) -> N
         con.close()
 
 
-def test_rebuild_refreshes_in_transit_and_verify_the_history(built: Built, tmp_path: Path) -> None:
+def test_rebuild_refreshes_in_transit_and_verify_the_history(
+    built: Built, tmp_path: Path, defs: Any
+) -> None:
+    # the assets load the dbt manifest when imported: the `defs` fixture parses the project first
+    from orchestration.defs.writeback.assets import erp_writeback_rebuild, erp_writeback_verify
+
     settings = copy_warehouse(built, tmp_path)
     # a name the ERP holds wrong, which write-back corrected (the ledger says applied) and the
     # re-read landed (the raw ERP customer now has the right name)
