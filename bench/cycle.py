@@ -154,9 +154,19 @@ def run_step(step: Step, env: dict[str, str], logs: Path, started_at: float) -> 
     return step
 
 
-_INGEST_ROW = re.compile(
-    r"^\W*(crm|billing|erp)\W+([a-z_]+)\W+([\d,]+)\W+([\d,]+)\W+([\d,]*)\W+([\d.]+)\W*$"
-)
+_SYSTEMS = ("crm", "billing", "erp")
+
+
+def _ingest_row(line: str) -> tuple[str, str, int, float] | None:
+    """(system, table, rows loaded, seconds) of a row of `closeloop ingest`'s summary table."""
+    cells = [c.strip() for c in re.split(r"[│┃|]", line.strip()) if c.strip() != ""]
+    # system, table, rows loaded, rejected, [deleted: empty on a system's total], seconds
+    if len(cells) < 5 or cells[0] not in _SYSTEMS:
+        return None
+    try:
+        return cells[0], cells[1], int(cells[2].replace(",", "")), float(cells[-1])
+    except ValueError:
+        return None
 
 
 def parse_output(command: list[str], output: str) -> dict[str, Any]:
@@ -167,11 +177,11 @@ def parse_output(command: list[str], output: str) -> dict[str, Any]:
     if words[1] == "ingest":
         tables, systems = {}, {}
         for line in output.splitlines():
-            match = _INGEST_ROW.match(line.strip())
-            if not match:
+            row = _ingest_row(line)
+            if row is None:
                 continue
-            system, table, rows, _rejected, _deleted, seconds = match.groups()
-            figure = {"rows": int(rows.replace(",", "")), "seconds": float(seconds)}
+            system, table, rows, seconds = row
+            figure = {"rows": rows, "seconds": seconds}
             if table == "total":
                 systems[system] = figure
             else:

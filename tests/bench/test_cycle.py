@@ -56,6 +56,9 @@ def test_parse_output_reads_what_the_cli_printed() -> None:
     assert full_ingest["systems"]["billing"]["rows"] == sum(
         v["rows"] for k, v in full_ingest["tables"].items() if k.startswith("billing.")
     )
+    # a system's total row has no `deleted` figure: its seconds are still the last column
+    assert full_ingest["systems"]["billing"] == {"rows": 27771, "seconds": 19.44}
+    assert full_ingest["tables"]["crm.account"] == {"rows": 427, "seconds": 1.27}
     assert 0 < inc_ingest["rows_loaded"] < full_ingest["rows_loaded"]
     assert steps[1].detail["dbt_seconds"] == 66.5
     counts = steps[2].detail["counts"]
