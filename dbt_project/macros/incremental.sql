@@ -37,10 +37,13 @@
     {%- endif -%}
 {%- endmacro %}
 
+{# Each model keeps its watermarks in a table of its own (`intermediate.<model>__state`): two
+   incremental models building at once on two threads would otherwise write one table in two
+   transactions, which DuckDB refuses (a catalog write-write conflict). #}
 {% macro incremental_state_relation() -%}
     {{ return(api.Relation.create(
         database=this.database, schema=generate_schema_name('intermediate', none) | trim,
-        identifier='incremental_state'
+        identifier=this.identifier ~ '__state'
     )) }}
 {%- endmacro %}
 
