@@ -124,10 +124,18 @@ def _plain_cli(home: Path, urls: dict[str, str]) -> tuple[dict[str, float], list
     times: dict[str, float] = {}
     failed: list[str] = []
     for name, cmd in steps.items():
-        times[name], ok, _ = _child(cmd, env)
+        times[name], ok, stdout = _child(cmd, env)
         if not ok:
             failed.append(name)
-        print(f"  cli {name:<26} {times[name]:7.1f} s{'' if ok else '  FAILED'}", flush=True)
+        # what the step says it did (dbt's counts, the plan's decisions), so a fast step can
+        # be told from one that did less
+        said = [line.strip() for line in stdout.splitlines() if line.strip()]
+        summary = next((line for line in said if line.startswith(("dbt ", "plan stored"))), "")
+        print(
+            f"  cli {name:<26} {times[name]:7.1f} s{'' if ok else '  FAILED'}"
+            f"{'  ' + summary[:160] if summary else ''}",
+            flush=True,
+        )
     return times, failed
 
 
