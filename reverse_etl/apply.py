@@ -47,6 +47,7 @@ class ApplyResult:
     failed: int = 0
     deferred: int = 0
     not_started: int = 0
+    accepted: int = 0
     stopped: str | None = None
     requests: int = 0
     seconds: float = 0.0
@@ -67,6 +68,7 @@ class ApplyResult:
             "failed": self.failed,
             "deferred": self.deferred,
             "not_started": self.not_started,
+            "accepted": self.accepted,
             "stopped": self.stopped,
             "requests": self.requests,
             "seconds": round(self.seconds, 3),
@@ -135,6 +137,22 @@ def apply_plan(
     run_id = ledger.start_run("apply", actor, policy.sha)
     result = ApplyResult(run_id)
     items = ledger.to_apply()
+    # an exception accepted after the plan stored its correction as ready is not written; a
+    # correction with an attempt already out is still resolved against the ERP (exactly once)
+    accepted = ledger.accepted_exceptions()
+    if accepted:
+        kept = []
+        for item in items:
+            if (
+                item["status"] == "ready"
+                and item["exception_id"] in accepted
+                and ledger.attempts_of(item["correction_id"]) == 0
+            ):
+                ledger.skip_accepted(item["correction_id"])
+                result.accepted += 1
+            else:
+                kept.append(item)
+        items = kept
     # resolve what a crash left open first, then customers before the documents that use them
     items.sort(key=lambda i: (i["status"] == "ready", _phase(i), i["correction_id"]))
     limit = min(policy.max_rows_per_run, max_rows or policy.max_rows_per_run)

@@ -347,6 +347,34 @@ class Ledger:
         """Items to write: ready ones, and those a crash or an outage left unresolved."""
         return self.items("status in ('ready', 'in_flight', 'failed') and method is not null")
 
+    def accepted_exceptions(self) -> set[str]:
+        """Exceptions accepted as they are (`closeloop exceptions accept`): the latest accept or
+        reopen of each in the exception actions table is an accept. Empty when no action was
+        ever recorded here (the table is created by the first dbt build or action)."""
+        table = self.wh.find_model("exception_actions")
+        if table is None:
+            return set()
+        rows = self.wh.query(
+            "select exception_id from (select exception_id, action, row_number() over "
+            "(partition by exception_id order by recorded_at desc) as recency "
+            f"from {table} where action in ('accept', 'reopen')) as latest "
+            "where recency = 1 and action = 'accept'"
+        )
+        return {str(r[0]) for r in rows}
+
+    def skip_accepted(self, correction_id: str) -> None:
+        """A correction whose exception was accepted after it was planned is never written."""
+        with self.lock:
+            self.wh.execute(
+                f"update {SCHEMA}.items set status = 'skipped', note = ? "
+                "where correction_id = ? and status = 'ready'",
+                [
+                    "its exception was accepted after the plan (closeloop exceptions accept): "
+                    "not written",
+                    correction_id,
+                ],
+            )
+
     def attempts_of(self, correction_id: str) -> int:
         """How many attempts a correction has had."""
         with self.lock:

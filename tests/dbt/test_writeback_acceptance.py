@@ -12,7 +12,7 @@ from closeloop.exceptions import record_action
 from closeloop.settings import Settings
 from reverse_etl.corrections import read_corrections
 from reverse_etl.ledger import Ledger
-from reverse_etl.runner import run_plan
+from reverse_etl.runner import run_apply, run_plan
 from reverse_etl.warehouse import Warehouse
 from tests.dbt.conftest import Built, copy_warehouse
 from tests.ingestion.support import env_for, served
@@ -88,6 +88,33 @@ def test_an_accepted_exception_is_never_planned(built: Built, tmp_path: Path) ->
     run_dbt_ok(settings, target, *WRITEBACK)
     corrections = _corrected(settings)
     assert accepted[0] in corrections and accepted[1] not in corrections
+
+
+def test_an_exception_accepted_after_the_plan_is_not_applied(built: Built, tmp_path: Path) -> None:
+    settings = copy_warehouse(built, tmp_path)
+    target = tmp_path / "target"
+    home = settings.home
+    with served(home) as sandbox:
+        env = env_for(home, sandbox.urls)
+        planned_settings = Settings.from_env(env)
+        _, items, _ = run_plan(planned_settings, fast_policy(), actor="test")
+        ready = sorted(i.exception_id for i in items if i.decision == "apply" and i.method)
+        accepted, other = ready[0], ready[1]
+        record_action(settings, [accepted], "accept", actor="controller",
+                      reason="timing: the integration posts it", target_path=target)  # fmt: skip
+        result = run_apply(planned_settings, fast_policy(), actor="test")
+        with Ledger.open(planned_settings) as ledger:
+            statuses = {i["exception_id"]: (i["status"], i["note"]) for i in ledger.items()}
+            attempts = ledger.wh.query(
+                "select count(*) from writeback_ledger.attempts as a "
+                "inner join writeback_ledger.items as i on a.correction_id = i.correction_id "
+                "where i.exception_id = ?",
+                [accepted],
+            )[0][0]
+    assert result.accepted >= 1
+    assert statuses[accepted][0] == "skipped" and "accepted" in statuses[accepted][1]
+    assert attempts == 0
+    assert statuses[other][0] == "applied"
 
 
 def run_dbt_ok(settings: Settings, target: Path, *args: str) -> None:
