@@ -119,7 +119,10 @@ def test_dbt_breakdown_reads_dbt_artifacts(tmp_path: Path) -> None:
     assert dbt_breakdown(tmp_path / "missing") == {}
 
 
+# the whole cycle through the CLI twice (minutes on two cores): a benchmark's own run, kept out of
+# `make test` like the benchmarks themselves; `pytest -m bench` runs it
 @pytest.mark.slow
+@pytest.mark.bench
 def test_cycle_end_to_end_at_small(sandbox_home: Path, tmp_path: Path) -> None:
     """The real cycle: every CLI step succeeds, the incremental one lands less, figures exist."""
     result = bench_cycle(tmp_path / "run", "small", sandbox_from=sandbox_home)
