@@ -65,7 +65,9 @@ def _staging_reads() -> dict[tuple[str, str], set[str]]:
     out: dict[tuple[str, str], set[str]] = {}
     for path in sorted((ROOT / "dbt_project/models/staging").glob("*/*.sql")):
         text = path.read_text()
-        sources = set(re.findall(r"source\('(\w+)',\s*'(\w+)'\)", text))
+        # the columns read through `cols` belong to the source `cols` was read from (a model may
+        # name another source too, e.g. a parent in a point-in-time build)
+        sources = set(re.findall(r"\bcols = raw_columns\(source\('(\w+)',\s*'(\w+)'\)\)", text))
         cols = set(re.findall(r"raw_column\(\s*cols,\s*'([^']+)'", text))
         for source in sources:
             out.setdefault(source, set()).update(cols)
