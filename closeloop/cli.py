@@ -848,6 +848,11 @@ def transform(
         raise typer.Exit(1)
     if as_of is not None:
         out.print(f"built as of {instant} (records known then): not published for BI")
+        out.print(
+            "this warehouse now holds that instant: `closeloop transform build --full-refresh` "
+            "brings it back to now (docs/close.md)",
+            style="dim",
+        )
     elif command in ("build", "run", "seed", "snapshot") and target in (None, "dev"):
         from closeloop.publish import publish_after_build
 
