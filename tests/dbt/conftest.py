@@ -35,15 +35,20 @@ class Built:
 
     def rows(self, sql: str) -> list[dict[str, Any]]:
         """The rows of a query on the warehouse, as dicts."""
-        # dbt-duckdb keeps its own connection open in this process: DuckDB shares one database
-        # instance per file and configuration, so open it the way dbt does (not read-only)
-        con = duckdb.connect(str(self.settings.duckdb_path))
-        try:
-            cur = con.execute(sql)
-            names = [d[0] for d in cur.description or []]
-            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-        finally:
-            con.close()
+        return query_rows(self.settings.duckdb_path, sql)
+
+
+def query_rows(db: Path, sql: str) -> list[dict[str, Any]]:
+    """The rows of a query on a DuckDB warehouse file, as dicts."""
+    # dbt-duckdb keeps its own connection open in this process: DuckDB shares one database
+    # instance per file and configuration, so open it the way dbt does (not read-only)
+    con = duckdb.connect(str(db))
+    try:
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description or []]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    finally:
+        con.close()
 
 
 def copy_warehouse(built: Built, dest: Path) -> Settings:

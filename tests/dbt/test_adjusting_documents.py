@@ -7,13 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from closeloop.exceptions import refresh_history
 from closeloop.settings import Settings
 from ingestion.pipelines import ERP_SWEEP_NOW, run_system
 from reverse_etl.runner import run_apply, run_approve, run_plan, run_verify
-from tests.dbt.conftest import Built, copy_warehouse
+from tests.dbt.conftest import Built, copy_warehouse, query_rows
 from tests.ingestion.support import env_for, patched_env, served
 from tests.reverse_etl.support import fast_policy
 from transform import run_dbt
@@ -22,13 +20,7 @@ REBUILD = ["run", "--select", "source:raw_erp+,+erp_corrections", "recon_in_tran
 
 
 def _rows(settings: Settings, sql: str) -> list[dict[str, Any]]:
-    con = duckdb.connect(str(settings.duckdb_path))
-    try:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description or []]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    finally:
-        con.close()
+    return query_rows(settings.duckdb_path, sql)
 
 
 def test_an_applied_adjusting_document_resolves_its_exception(built: Built, tmp_path: Path) -> None:

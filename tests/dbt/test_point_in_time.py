@@ -16,7 +16,7 @@ import pytest
 from closeloop.close import known_as_of_var
 from closeloop.settings import Settings
 from sandbox.schema import SandboxPaths
-from tests.dbt.conftest import Built
+from tests.dbt.conftest import Built, query_rows
 from transform import run_dbt
 
 #: Stamps moved past T on a copied record, per system (those present in the raw table).
@@ -36,14 +36,7 @@ BILLING_EVENTS = (
 )
 
 
-def _rows(db: Path, sql: str) -> list[dict[str, Any]]:
-    con = duckdb.connect(str(db))
-    try:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description or []]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    finally:
-        con.close()
+_rows = query_rows
 
 
 def _copy(built: Built, dest: Path) -> Settings:

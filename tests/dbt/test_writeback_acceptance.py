@@ -6,15 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from closeloop.exceptions import record_action
 from closeloop.settings import Settings
 from reverse_etl.corrections import read_corrections
 from reverse_etl.ledger import Ledger
 from reverse_etl.runner import run_apply, run_plan
 from reverse_etl.warehouse import Warehouse
-from tests.dbt.conftest import Built, copy_warehouse
+from tests.dbt.conftest import Built, copy_warehouse, query_rows
 from tests.ingestion.support import env_for, served
 from tests.reverse_etl.support import fast_policy
 from transform import run_dbt
@@ -23,13 +21,7 @@ WRITEBACK = ["run", "--select", "erp_corrections", "erp_correction_lines"]
 
 
 def _rows(settings: Settings, sql: str) -> list[dict[str, Any]]:
-    con = duckdb.connect(str(settings.duckdb_path))
-    try:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description or []]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    finally:
-        con.close()
+    return query_rows(settings.duckdb_path, sql)
 
 
 def _corrected(settings: Settings) -> set[str]:

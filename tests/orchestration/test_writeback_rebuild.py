@@ -14,18 +14,12 @@ import duckdb
 from closeloop.settings import Settings
 from orchestration.defs.resources import CloseloopResource
 from reverse_etl.ledger import Ledger
-from tests.dbt.conftest import Built, copy_warehouse
+from tests.dbt.conftest import Built, copy_warehouse, query_rows
 from tests.dbt.conftest import built as built  # the dbt suite's built warehouse (fixture)
 
 
 def _rows(settings: Settings, sql: str) -> list[dict[str, Any]]:
-    con = duckdb.connect(str(settings.duckdb_path))
-    try:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description or []]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    finally:
-        con.close()
+    return query_rows(settings.duckdb_path, sql)
 
 
 def _execute(settings: Settings, sql: str, params: list[Any] | None = None) -> None:
